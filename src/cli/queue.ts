@@ -1,0 +1,39 @@
+// `mailops queue ...`: inspect and change a running relay's queue through its HTTP API.
+import type { Command } from 'commander';
+import { examples } from './usage.ts';
+
+const NODE_HELP = 'relay HTTP API (default http://127.0.0.1:8025)';
+const TOKEN_HELP = 'bearer token for changes (or MAILOPS_TOKEN)';
+
+export function registerQueue(program: Command): void {
+  const queue = program.command('queue').description('inspect and manage a relay node\'s queue');
+  const withNode = (cmd: Command) => cmd.option('--node <url>', NODE_HELP, 'http://127.0.0.1:8025');
+  const withToken = (cmd: Command) => withNode(cmd).option('--token <token>', TOKEN_HELP);
+
+  withNode(queue.command('summary'))
+    .description('messages per lane and destination domain by age, like Postfix qshape')
+    .option('--json', 'print JSON')
+    .addHelpText('after', examples(['mailops queue summary', 'mailops queue summary --node http://relay2:8025 --json']))
+    .action(async (options) => (await import('./queue-actions.ts')).summary(options));
+
+  withNode(queue.command('list'))
+    .description('list queued messages, oldest first')
+    .option('--lane <lane>', 'only this lane')
+    .option('--domain <domain>', 'only recipients at this domain')
+    .option('--limit <n>', 'at most this many', '100')
+    .option('--json', 'print JSON')
+    .addHelpText('after', examples(['mailops queue list --lane bulk --limit 20', 'mailops queue list --domain gmail.com --json']))
+    .action(async (options) => (await import('./queue-actions.ts')).list(options));
+
+  withToken(queue.command('retry [id]'))
+    .description('deliver now: one message by queue id, or everything for --domain')
+    .option('--domain <domain>', 'every queued recipient at this domain')
+    .addHelpText('after', examples(['mailops queue retry 0000002A', 'mailops queue retry --domain gmx.de --token $TOKEN']))
+    .action(async (id, options) => (await import('./queue-actions.ts')).change('retry', id, options));
+
+  withToken(queue.command('delete [id]'))
+    .description('remove from the queue without delivery: one message by queue id, or everything for --domain')
+    .option('--domain <domain>', 'every queued recipient at this domain')
+    .addHelpText('after', examples(['mailops queue delete 0000002A', 'mailops queue delete --domain typo-domain.test']))
+    .action(async (id, options) => (await import('./queue-actions.ts')).change('delete', id, options));
+}

@@ -1,0 +1,42 @@
+// Embedded defaults: `mailops relay start` with no config runs on these, needing nothing else.
+import { hostname } from 'node:os';
+
+export const DEFAULT_LANE_NAMES = ['transactional', 'member', 'bulk'] as const;
+
+/** The defaults in the same shape and units as a YAML config file, so that both go through one validator. */
+export function defaultConfigDocument(): Record<string, unknown> {
+  return {
+    smtp: {
+      listen: '127.0.0.1:2525',
+      hostname: hostname(),
+      maxMessageSize: '25MB',
+      relayNetworks: ['127.0.0.0/8', '::1/128'],
+      tls: {},
+      auth: { users: [] },
+      maxRecipients: 1000,
+      maxConnections: 1000,
+      maxConnectionsPerIp: 100,
+      idleTimeout: '5m',
+      maxHeaderSize: '256KB',
+    },
+    http: { listen: '127.0.0.1:8025' },
+    spool: { dir: './var/spool', commitInterval: '2ms', commitBatch: 500 },
+    lanes: {
+      transactional: { concurrency: 20, reserve: 2, retry: { initial: '1m', max: '1h', factor: 2 }, lifetime: '1d' },
+      member: { concurrency: 50, reserve: 1, retry: { initial: '1m', max: '1h', factor: 2 }, lifetime: '5d' },
+      bulk: { concurrency: 100, reserve: 0, retry: { initial: '1m', max: '1h', factor: 2 }, lifetime: '5d' },
+    },
+    classify: { header: 'X-Mailops-Lane', default: 'member', rules: [] },
+    routes: [],
+    delivery: {
+      port: 25,
+      maxConnectionsPerDestination: 20,
+      messagesPerConnection: 100,
+      connectTimeout: '30s',
+      commandTimeout: '5m',
+      idleTimeout: '5s',
+      dnsServers: [],
+    },
+    log: {},
+  };
+}

@@ -1,0 +1,187 @@
+// Loads the relay configuration: embedded defaults, then the YAML file, then command-line flags.
+// The result is validated as a whole; the first problem found is thrown as a ConfigError naming
+// the key path and the bad value.
+import { readFileSync } from 'node:fs';
+import { parseDocument } from 'yaml';
+import { defaultConfigDocument } from './defaults.ts';
+import { ConfigError } from './errors.ts';
+import { isDoc, merge, Reader } from './reader.ts';
+import type { ClassifyRule, LaneConfig, RelayConfig } from './types.ts';
+import { cidrList } from '../util/network.ts';
+
+export interface ConfigOverrides {
+  smtp?: string;
+  http?: string;
+  spool?: string;
+  smarthost?: string;
+  routes?: string[];
+}
+
+export function readConfigFile(file: string): Record<string, unknown> {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`${file}: cannot read config file (${(err as Error).message})`);
+  }
+  const doc = parseDocument(text, { prettyErrors: true });
+  if (doc.errors.length) throw new ConfigError(`${file}: invalid YAML: ${doc.errors[0].message}`);
+  const value = doc.toJS() ?? {};
+  if (!isDoc(value)) throw new ConfigError(`${file}: the config must be a YAML mapping`);
+  return value;
+}
+
+export function loadRelayConfig(file?: string, overrides: ConfigOverrides = {}): RelayConfig {
+  const fromFile = file ? readConfigFile(file) : {};
+  const flags: Record<string, unknown> = {};
+  const flagDoc = (path: string[], value: unknown) => {
+    let node = flags;
+    for (const key of path.slice(0, -1)) node = (node[key] ??= {}) as Record<string, unknown>;
+    node[path[path.length - 1]] = value;
+  };
+  if (overrides.smtp) flagDoc(['smtp', 'listen'], overrides.smtp);
+  if (overrides.http) flagDoc(['http', 'listen'], overrides.http);
+  if (overrides.spool) flagDoc(['spool', 'dir'], overrides.spool);
+  if (overrides.smarthost) flagDoc(['delivery', 'smarthost'], overrides.smarthost);
+  let doc = merge(merge(defaultConfigDocument(), fromFile), flags);
+  const source = file ?? 'config';
+  const config = validate(doc, source);
+  // --route flags come after the file's routes and win over them (first match is used).
+  for (const route of overrides.routes ?? []) {
+    const [domain, target] = route.split('=');
+    const reader = new Reader({ domain, smarthost: target }, '--route', '--route');
+    if (!domain || !target) reader.fail('smarthost', 'DOMAIN=HOST:PORT');
+    config.routes.unshift({ domain: domain.toLowerCase(), smarthost: reader.hostPort('smarthost', 25) });
+  }
+  return config;
+}
+
+function validate(doc: Record<string, unknown>, source: string): RelayConfig {
+  const root = new Reader(doc, '', source);
+  root.only(['smtp', 'http', 'spool', 'lanes', 'classify', 'routes', 'delivery', 'log']);
+
+  const smtp = root.child('smtp');
+  smtp.only(['listen', 'hostname', 'maxMessageSize', 'relayNetworks', 'tls', 'auth', 'maxRecipients', 'maxConnections',
+    'maxConnectionsPerIp', 'idleTimeout', 'maxHeaderSize']);
+  const listenValue = smtp.doc.listen;
+  const listen = (Array.isArray(listenValue) ? smtp.stringList('listen') : [smtp.string('listen')]).map((value, i) =>
+    new Reader({ listen: value }, Array.isArray(listenValue) ? `smtp.listen[${i}]` : 'smtp', source).hostPort('listen'));
+  const relayNetworks = smtp.stringList('relayNetworks');
+  const cidrs = cidrList(relayNetworks);
+  if ('bad' in cidrs) throw new ConfigError(`${source}: smtp.relayNetworks: ${JSON.stringify(cidrs.bad)} is not a CIDR network`);
+  const tls = smtp.child('tls');
+  tls.only(['key', 'cert']);
+  const tlsKey = tls.optionalString('key');
+  const tlsCert = tls.optionalString('cert');
+  if (Boolean(tlsKey) !== Boolean(tlsCert)) tls.fail(tlsKey ? 'cert' : 'key', 'both smtp.tls.key and smtp.tls.cert, or neither');
+  const auth = smtp.child('auth');
+  auth.only(['users']);
+  const users = auth.readers('users').map((user) => {
+    user.only(['username', 'password']);
+    return { username: user.string('username'), password: user.string('password') };
+  });
+
+  const http = root.child('http');
+  http.only(['listen', 'token']);
+  const spool = root.child('spool');
+  spool.only(['dir', 'commitInterval', 'commitBatch']);
+
+  const lanes = readLanes(root.child('lanes'));
+  const laneNames = lanes.map((lane) => lane.name);
+  const laneName = (reader: Reader, key: string): string => {
+    const name = reader.string(key);
+    if (!laneNames.includes(name)) reader.fail(key, `one of the lanes (${laneNames.join(', ')})`);
+    return name;
+  };
+
+  const classify = root.child('classify');
+  classify.only(['header', 'default', 'rules']);
+  const rules = classify.readers('rules').map((rule): ClassifyRule => {
+    rule.only(['lane', 'user', 'sender', 'senderDomain', 'listener']);
+    const out: ClassifyRule = {
+      lane: laneName(rule, 'lane'),
+      user: rule.optionalString('user'),
+      sender: rule.optionalString('sender')?.toLowerCase(),
+      senderDomain: rule.optionalString('senderDomain')?.toLowerCase(),
+      listener: rule.optionalString('listener'),
+    };
+    if (!out.user && !out.sender && !out.senderDomain && !out.listener) rule.fail('lane', 'a rule with user, sender, senderDomain or listener');
+    return out;
+  });
+
+  const routes = root.readers('routes').map((route) => {
+    route.only(['domain', 'smarthost']);
+    return { domain: route.string('domain').toLowerCase(), smarthost: route.hostPort('smarthost', 25) };
+  });
+
+  const delivery = root.child('delivery');
+  delivery.only(['smarthost', 'port', 'maxConnectionsPerDestination', 'messagesPerConnection', 'connectTimeout',
+    'commandTimeout', 'idleTimeout', 'dnsServers']);
+
+  const log = root.child('log');
+  log.only(['file']);
+
+  return {
+    smtp: {
+      listen,
+      hostname: smtp.string('hostname'),
+      maxMessageSize: smtp.size('maxMessageSize'),
+      relayNetworks,
+      tls: { key: tlsKey, cert: tlsCert },
+      auth: { users },
+      maxRecipients: smtp.int('maxRecipients', 1),
+      maxConnections: smtp.int('maxConnections', 1),
+      maxConnectionsPerIp: smtp.int('maxConnectionsPerIp', 1),
+      idleTimeout: smtp.duration('idleTimeout'),
+      maxHeaderSize: smtp.size('maxHeaderSize'),
+    },
+    http: { listen: http.hostPort('listen'), token: http.optionalString('token') },
+    spool: { dir: spool.string('dir'), commitInterval: spool.duration('commitInterval'), commitBatch: spool.int('commitBatch', 1, 100_000) },
+    lanes,
+    classify: { header: classify.string('header'), default: laneName(classify, 'default'), rules },
+    routes,
+    delivery: {
+      smarthost: delivery.optionalHostPort('smarthost', 25),
+      port: delivery.int('port', 1, 65535),
+      maxConnectionsPerDestination: delivery.int('maxConnectionsPerDestination', 1),
+      messagesPerConnection: delivery.int('messagesPerConnection', 1),
+      connectTimeout: delivery.duration('connectTimeout'),
+      commandTimeout: delivery.duration('commandTimeout'),
+      idleTimeout: delivery.duration('idleTimeout'),
+      dnsServers: delivery.stringList('dnsServers'),
+    },
+    log: { file: log.optionalString('file') },
+  };
+}
+
+/** What a lane that the config adds (beyond the embedded three) starts from. */
+const LANE_DEFAULTS = { concurrency: 50, reserve: 0, retry: { initial: '1m', max: '1h', factor: 2 }, lifetime: '5d' };
+
+/** Lanes in priority order: the mapping's order unless a lane sets `priority` (lower first). */
+function readLanes(lanes: Reader): LaneConfig[] {
+  const entries = Object.keys(lanes.doc).filter((name) => lanes.doc[name] !== null);
+  if (entries.length === 0) lanes.fail('', 'at least one lane');
+  const out = entries.map((name, index) => {
+    if (!/^[a-z][a-z0-9_-]*$/.test(name)) throw new ConfigError(`${lanes.source}: ${lanes.key(name)}: lane names are lower-case letters, digits, - and _`);
+    const given = lanes.doc[name];
+    const lane = new Reader(isDoc(given) ? merge(LANE_DEFAULTS, given) : given, lanes.key(name), lanes.source);
+    lane.only(['priority', 'concurrency', 'reserve', 'retry', 'lifetime', 'route']);
+    const retry = lane.child('retry');
+    retry.only(['initial', 'max', 'factor']);
+    return {
+      name,
+      // an explicit priority wins a tie with a lane that only has its position
+      priority: lane.doc.priority === undefined ? index : lane.int('priority', 0) - 0.5,
+      concurrency: lane.int('concurrency', 1),
+      reserve: lane.doc.reserve === undefined ? 0 : lane.int('reserve', 0),
+      retry: {
+        initial: retry.duration('initial'),
+        max: retry.duration('max'),
+        factor: retry.doc.factor === undefined ? 2 : retry.number('factor', 1),
+      },
+      lifetime: lane.duration('lifetime'),
+      route: lane.optionalHostPort('route', 25),
+    };
+  });
+  return out.sort((a, b) => a.priority - b.priority).map((lane, priority) => ({ ...lane, priority }));
+}
