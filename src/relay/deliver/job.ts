@@ -1,0 +1,27 @@
+// A delivery job: the recipients of one message at one destination domain, sent in one SMTP
+// transaction. Jobs are small (ids and addresses); the body is read when the job is sent.
+import type { LaneConfig } from '../../config/types.ts';
+import type { ClaimedRecipient } from '../spool/spool.ts';
+
+export interface Job {
+  lane: LaneConfig;
+  messageId: number;
+  domain: string;
+  recipients: ClaimedRecipient[];
+}
+
+/** Where and how an attempt was made, for the log. */
+export interface AttemptInfo { mx?: string; address?: string; tls?: boolean; startedAt?: number }
+
+/** What delivery reports back; the scheduler turns it into spool changes, metrics and log lines. */
+export interface OutcomeSink {
+  delivered(job: Job, recipients: ClaimedRecipient[], reply: string, attempt: AttemptInfo): void;
+  /** A 5xx or another permanent failure. */
+  failed(job: Job, recipients: ClaimedRecipient[], reply: string, attempt: AttemptInfo): void;
+  /** A 4xx, a connection problem or a timeout: retried on the lane's schedule, or expired. */
+  deferred(job: Job, recipients: ClaimedRecipient[], reply: string, attempt: AttemptInfo, notBefore?: number): void;
+  /** Not attempted (shutdown): back to the queue as it was. */
+  released(job: Job): void;
+  /** The message is gone from the spool (deleted by an operator while queued). */
+  vanished(job: Job): void;
+}

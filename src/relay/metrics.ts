@@ -1,0 +1,58 @@
+// Counters and the inject-to-delivered latency histogram per lane: what /metrics exposes in the
+// Prometheus text format and /api/v1/queue summarises. Fixed buckets: constant memory whatever the
+// volume.
+
+export const LATENCY_BUCKETS_MS = [10, 25, 50, 100, 200, 500, 1000, 2500, 5000, 10_000, 30_000, 60_000, 300_000, 900_000, 3_600_000, 21_600_000, 86_400_000];
+
+export const OUTCOMES = ['received', 'delivered', 'deferred', 'failed', 'expired'] as const;
+export type Outcome = (typeof OUTCOMES)[number];
+
+export class Histogram {
+  readonly counts = new Array<number>(LATENCY_BUCKETS_MS.length + 1).fill(0);
+  sum = 0;
+  count = 0;
+
+  observe(ms: number): void {
+    let i = 0;
+    while (i < LATENCY_BUCKETS_MS.length && ms > LATENCY_BUCKETS_MS[i]) i++;
+    this.counts[i]++;
+    this.sum += ms;
+    this.count++;
+  }
+
+  /** Upper bound of the bucket holding quantile q (an estimate good to one bucket). */
+  quantile(q: number): number {
+    if (this.count === 0) return 0;
+    const rank = Math.ceil(q * this.count);
+    let seen = 0;
+    for (let i = 0; i < this.counts.length; i++) {
+      seen += this.counts[i];
+      if (seen >= rank) return LATENCY_BUCKETS_MS[i] ?? Infinity;
+    }
+    return Infinity;
+  }
+}
+
+export class LaneMetrics {
+  readonly counters: Record<Outcome, number> = { received: 0, delivered: 0, deferred: 0, failed: 0, expired: 0 };
+  readonly latency = new Histogram();
+}
+
+export class Metrics {
+  readonly lanes = new Map<string, LaneMetrics>();
+  duplicatesPossible = 0;
+
+  constructor(lanes: string[]) {
+    for (const lane of lanes) this.lanes.set(lane, new LaneMetrics());
+  }
+
+  lane(name: string): LaneMetrics {
+    let metrics = this.lanes.get(name);
+    if (!metrics) this.lanes.set(name, (metrics = new LaneMetrics()));
+    return metrics;
+  }
+
+  count(lane: string, outcome: Outcome, n = 1): void {
+    this.lane(lane).counters[outcome] += n;
+  }
+}

@@ -1,0 +1,67 @@
+// A relay node: spool, scheduler, router, SMTP listeners and the HTTP API wired together, and
+// the orderly stop (new sessions get 421, in-flight deliveries finish or return to the queue).
+import type { RelayConfig } from '../config/types.ts';
+import { formatHostPort, type HostPort } from '../util/units.ts';
+import { startApi } from './api/server.ts';
+import { Router } from './deliver/router.ts';
+import { EventLog } from './log.ts';
+import { Metrics } from './metrics.ts';
+import { startSmtp } from './receive/server.ts';
+import { tlsMaterial } from './receive/tls.ts';
+import { Scheduler } from './schedule/scheduler.ts';
+import { Spool } from './spool/spool.ts';
+
+export interface RelayNode {
+  config: RelayConfig;
+  spool: Spool;
+  log: EventLog;
+  metrics: Metrics;
+  smtpAddresses: HostPort[];
+  httpAddress: HostPort;
+  stop(): Promise<void>;
+}
+
+/** How often a few free spool pages are handed back to the file system. */
+const RECLAIM_EVERY_MS = 10_000;
+const RECLAIM_PAGES = 2048;
+
+export async function startRelay(config: RelayConfig, options: { log?: EventLog } = {}): Promise<RelayNode> {
+  const log = options.log ?? new EventLog(config.log.file);
+  const lanes = config.lanes.map((l) => l.name);
+  const spool = new Spool(config.spool.dir, { commitBatch: config.spool.commitBatch, commitInterval: config.spool.commitInterval, lanes });
+  const metrics = new Metrics(lanes);
+  const scheduler = new Scheduler(config, spool, metrics, log);
+  const router = new Router(config, spool, scheduler, log);
+  scheduler.router = router;
+  // A committed message wakes its lane at once rather than at the lane's next timer.
+  const intake = { config, spool, log, metrics, committed: (lane: string) => scheduler.wake(lane) };
+  const tls = await tlsMaterial(config);
+  const smtp = await startSmtp(intake, tls);
+  const api = await startApi({ ...intake, scheduler, router, startedAt: Date.now() }, config.http.listen);
+  const reclaim = setInterval(() => spool.reclaim(RECLAIM_PAGES), RECLAIM_EVERY_MS);
+  scheduler.start();
+  log.emit('listening', {
+    smtp: smtp.addresses.map(formatHostPort), http: formatHostPort(api.address), spool: config.spool.dir,
+    lanes, queued: spool.messages, recoveredInFlight: spool.recoveredActive, selfSignedTls: tls.selfSigned,
+  });
+
+  let stopped: Promise<void> | undefined;
+  return {
+    config, spool, log, metrics, smtpAddresses: smtp.addresses, httpAddress: api.address,
+    stop() {
+      stopped ??= (async () => {
+        const closingSmtp = smtp.close(10_000);
+        scheduler.stop();
+        await router.stop(30_000);
+        await closingSmtp;
+        api.server.closeAllConnections();
+        await new Promise((resolve) => api.server.close(resolve));
+        clearInterval(reclaim);
+        spool.close();
+        log.emit('stopped', { queued: spool.messages });
+        await log.close();
+      })();
+      return stopped;
+    },
+  };
+}

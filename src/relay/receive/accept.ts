@@ -1,0 +1,63 @@
+// The intake shared by SMTP DATA and the HTTP inject endpoint: header checks, lane
+// classification, removal of the lane tag, durable commit. Resolves with the queue id only once
+// the message is on disk; every refusal is an SMTP reply error.
+import type { RelayConfig } from '../../config/types.ts';
+import type { EventLog } from '../log.ts';
+import type { Metrics } from '../metrics.ts';
+import { queueId, type Spool } from '../spool/spool.ts';
+import { classify, type Origin } from './classify.ts';
+import { headerFields, headerLength, withoutFields } from './message.ts';
+import { smtpError } from './reply.ts';
+
+export interface Intake {
+  config: RelayConfig;
+  spool: Spool;
+  log: EventLog;
+  metrics: Metrics;
+  /** Called after each durable commit with the message's lane (wakes the lane's scheduler). */
+  committed: (lane: string) => void;
+}
+
+export interface Submission extends Origin {
+  recipients: string[];
+  /** A lane chosen outside the message (the HTTP API's `lane` field); checked like the tag header. */
+  lane?: string;
+  client: string;
+  body: Buffer;
+}
+
+export async function accept(intake: Intake, submission: Submission): Promise<{ id: string; lane: string }> {
+  const { config, spool, log, metrics } = intake;
+  const length = headerLength(submission.body);
+  if (length > config.smtp.maxHeaderSize) {
+    throw smtpError(552, '5.3.4', `Message header is larger than ${config.smtp.maxHeaderSize} bytes`);
+  }
+  const tagName = config.classify.header.toLowerCase();
+  const tags = headerFields(submission.body, length).filter((field) => field.name.toLowerCase() === tagName);
+  const lane = classify(config, submission.lane ?? tags[0]?.value, submission);
+  const body = withoutFields(submission.body, tags);
+  const receivedAt = Date.now();
+  let id: number;
+  try {
+    id = await spool.insert({ lane, sender: submission.sender, recipients: submission.recipients, client: submission.client, receivedAt, body });
+  } catch (err) {
+    log.emit('spool-error', { error: (err as Error).message });
+    throw storageError(err as Error & { errcode?: number; code?: string });
+  }
+  const queueIdText = queueId(id);
+  metrics.count(lane, 'received');
+  intake.committed(lane);
+  log.emit('received', {
+    id: queueIdText, lane, from: submission.sender, rcpt: submission.recipients, client: submission.client,
+    user: submission.user, size: body.length,
+  });
+  return { id: queueIdText, lane };
+}
+
+/** Disk full is 452 4.3.1 (the client may retry elsewhere or later); any other failure 451 4.3.0. */
+function storageError(err: Error & { errcode?: number; code?: string }) {
+  const full = err.errcode === 13 || err.code === 'ENOSPC' || /full|ENOSPC/i.test(err.message);
+  return full
+    ? smtpError(452, '4.3.1', 'Insufficient system storage, try again later')
+    : smtpError(451, '4.3.0', 'Local error in processing: message not stored, try again later');
+}

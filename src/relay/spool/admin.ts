@@ -1,0 +1,101 @@
+// Operator views and actions on the spool: list, qshape-like summary, retry now, delete. Views
+// aggregate in SQL so that a million queued recipients never become a million objects here.
+// Actions touch only recipients that are waiting; those in a delivery attempt finish it first.
+import { STATE_ACTIVE, STATE_WAITING } from './schema.ts';
+import { queueId, type Spool } from './spool.ts';
+
+/** qshape's age buckets, in minutes: a column counts messages younger than its bound. */
+export const AGE_BUCKETS_MIN = [5, 10, 20, 40, 80, 160, 320, 640, 1280];
+
+export interface Selector { id?: number; domain?: string }
+
+function where(selector: Selector): { sql: string; args: (string | number)[] } {
+  if (selector.id !== undefined) return { sql: 'message_id = ?', args: [selector.id] };
+  return { sql: 'domain = ?', args: [selector.domain!.toLowerCase()] };
+}
+
+export function listQueue(spool: Spool, options: { lane?: string; domain?: string; limit: number }) {
+  const conditions: string[] = [];
+  const args: (string | number)[] = [];
+  if (options.lane) { conditions.push('r.lane = ?'); args.push(options.lane); }
+  if (options.domain) { conditions.push('r.domain = ?'); args.push(options.domain.toLowerCase()); }
+  const rows = spool.db.prepare(`
+    SELECT m.id, m.lane, m.sender, m.received_at, m.size, r.address, r.state, r.attempts, r.next_at, r.last_reply
+    FROM (SELECT DISTINCT message_id FROM recipients r ${conditions.length ? `WHERE ${conditions.join(' AND ')}` : ''}
+          ORDER BY message_id LIMIT ?) AS pick
+    JOIN messages m ON m.id = pick.message_id JOIN recipients r ON r.message_id = m.id
+    ORDER BY m.id, r.id`).all(...args, options.limit);
+  const messages = new Map<number, { id: string; lane: string; from: string; receivedAt: string; size: number; recipients: unknown[] }>();
+  for (const row of rows) {
+    const id = Number(row.id);
+    let message = messages.get(id);
+    if (!message) {
+      message = { id: queueId(id), lane: String(row.lane), from: String(row.sender), receivedAt: new Date(Number(row.received_at)).toISOString(), size: Number(row.size), recipients: [] };
+      messages.set(id, message);
+    }
+    message.recipients.push({
+      address: row.address, state: Number(row.state) === STATE_ACTIVE ? 'active' : Number(row.attempts) > 0 ? 'deferred' : 'queued',
+      attempts: Number(row.attempts), nextAttempt: new Date(Number(row.next_at)).toISOString(), lastReply: row.last_reply ?? undefined,
+    });
+  }
+  return { messages: [...messages.values()] };
+}
+
+/** Recipients per lane and destination domain by age, the busiest `top` domains of each lane. */
+export function queueSummary(spool: Spool, now: number, top = 20) {
+  const bucket = `CASE ${AGE_BUCKETS_MIN.map((m, i) => `WHEN ? - m.received_at < ${m * 60_000} THEN ${i}`).join(' ')} ELSE ${AGE_BUCKETS_MIN.length} END`;
+  const rows = spool.db.prepare(`SELECT r.lane, r.domain, ${bucket} AS bucket, count(*) AS n
+    FROM recipients r JOIN messages m ON m.id = r.message_id GROUP BY r.lane, r.domain, bucket`).all(...AGE_BUCKETS_MIN.map(() => now));
+  const lanes: Record<string, { total: number; buckets: number[]; domains: { domain: string; total: number; buckets: number[] }[] }> = {};
+  const width = AGE_BUCKETS_MIN.length + 1;
+  const domains = new Map<string, { domain: string; total: number; buckets: number[] }>();
+  for (const row of rows) {
+    const lane = String(row.lane);
+    const n = Number(row.n);
+    const b = Number(row.bucket);
+    const laneEntry = (lanes[lane] ??= { total: 0, buckets: new Array(width).fill(0), domains: [] });
+    laneEntry.total += n;
+    laneEntry.buckets[b] += n;
+    const key = `${lane} ${row.domain}`;
+    let domain = domains.get(key);
+    if (!domain) {
+      domain = { domain: String(row.domain), total: 0, buckets: new Array(width).fill(0) };
+      domains.set(key, domain);
+      laneEntry.domains.push(domain);
+    }
+    domain.total += n;
+    domain.buckets[b] += n;
+  }
+  for (const lane of Object.values(lanes)) lane.domains = lane.domains.sort((a, b) => b.total - a.total).slice(0, top);
+  return { bucketsMinutes: AGE_BUCKETS_MIN, lanes };
+}
+
+/** Makes waiting recipients due now. Returns how many. */
+export function retryNow(spool: Spool, selector: Selector): Promise<number> {
+  const { sql, args } = where(selector);
+  return spool.commits.run(() => Number(spool.db.prepare(`UPDATE recipients SET next_at = 0 WHERE state = ${STATE_WAITING} AND ${sql}`).run(...args).changes));
+}
+
+/** Removes waiting recipients (and messages left with none) without delivery. */
+export function deleteQueued(spool: Spool, selector: Selector): Promise<{ deleted: number; inDelivery: number; lanes: Record<string, number> }> {
+  const { sql, args } = where(selector);
+  return spool.commits.run(() => {
+    const rows = spool.db.prepare(`DELETE FROM recipients WHERE state = ${STATE_WAITING} AND ${sql} RETURNING message_id, lane, attempts`).all(...args);
+    const decrement = spool.db.prepare('UPDATE messages SET remaining = remaining - 1 WHERE id = ? RETURNING remaining');
+    const remove = spool.db.prepare('DELETE FROM messages WHERE id = ?');
+    const lanes: Record<string, number> = {};
+    for (const row of rows) {
+      const lane = String(row.lane);
+      const counts = spool.counts.get(lane);
+      if (counts) Number(row.attempts) > 0 ? counts.deferred-- : counts.queued--;
+      lanes[lane] = (lanes[lane] ?? 0) + 1;
+      const left = decrement.get(Number(row.message_id));
+      if (left && Number(left.remaining) <= 0) {
+        remove.run(Number(row.message_id));
+        spool.messages--;
+      }
+    }
+    const inDelivery = Number(spool.db.prepare(`SELECT count(*) AS n FROM recipients WHERE state = ${STATE_ACTIVE} AND ${sql}`).get(...args)!.n);
+    return { deleted: rows.length, inDelivery, lanes };
+  });
+}

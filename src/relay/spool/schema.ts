@@ -1,0 +1,48 @@
+// The spool's tables. One row per message (the body stored once, however many recipients and
+// domains it has) and one row per recipient carrying its own delivery state. Finished recipients
+// and messages are deleted as they finish, so the spool holds only unfinished work; freed pages
+// are reused by new mail and handed back to the file system a little at a time (incremental
+// vacuum), never in one stop-the-world pass.
+
+export const PRAGMAS = [
+  'PRAGMA page_size = 8192',
+  'PRAGMA auto_vacuum = INCREMENTAL', // only takes effect on a new database, before the first table
+  'PRAGMA journal_mode = WAL',
+  'PRAGMA synchronous = FULL', // a COMMIT returns only after the WAL is fsynced: the 250 depends on it
+  'PRAGMA journal_size_limit = 67108864',
+  'PRAGMA cache_size = -32768', // 32 MB page cache
+  'PRAGMA temp_store = MEMORY',
+  'PRAGMA busy_timeout = 5000',
+];
+
+export const SCHEMA = `
+CREATE TABLE IF NOT EXISTS messages (
+  id          INTEGER PRIMARY KEY AUTOINCREMENT,
+  lane        TEXT    NOT NULL,
+  sender      TEXT    NOT NULL,
+  received_at INTEGER NOT NULL,
+  client      TEXT    NOT NULL,
+  size        INTEGER NOT NULL,
+  remaining   INTEGER NOT NULL,
+  body        BLOB    NOT NULL
+);
+CREATE INDEX IF NOT EXISTS messages_lane ON messages (lane);
+
+-- state: 0 waiting for its next_at, 1 claimed by a delivery attempt (reset to 0 at start-up)
+CREATE TABLE IF NOT EXISTS recipients (
+  id          INTEGER PRIMARY KEY,
+  message_id  INTEGER NOT NULL,
+  address     TEXT    NOT NULL,
+  domain      TEXT    NOT NULL,
+  lane        TEXT    NOT NULL,
+  state       INTEGER NOT NULL DEFAULT 0,
+  attempts    INTEGER NOT NULL DEFAULT 0,
+  next_at     INTEGER NOT NULL,
+  last_reply  TEXT
+);
+CREATE INDEX IF NOT EXISTS recipients_ready ON recipients (lane, state, next_at);
+CREATE INDEX IF NOT EXISTS recipients_message ON recipients (message_id);
+`;
+
+export const STATE_WAITING = 0;
+export const STATE_ACTIVE = 1;

@@ -1,0 +1,215 @@
+// The durable spool: messages and per-recipient delivery state in SQLite (node:sqlite, WAL mode,
+// synchronous=FULL). All changes go through the group commit; reads are synchronous and cheap.
+// Nothing here keeps per-message objects in memory: the scheduler claims work in bounded batches
+// and bodies are read only when a connection is ready to send them.
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { DatabaseSync, type StatementSync } from 'node:sqlite';
+import { GroupCommit } from './group-commit.ts';
+import { PRAGMAS, SCHEMA, STATE_ACTIVE, STATE_WAITING } from './schema.ts';
+
+export interface NewMessage {
+  lane: string;
+  sender: string;
+  recipients: string[];
+  client: string;
+  receivedAt: number;
+  body: Buffer;
+}
+
+/** One recipient handed to delivery. */
+export interface ClaimedRecipient {
+  id: number;
+  messageId: number;
+  address: string;
+  domain: string;
+  attempts: number;
+}
+
+export interface StoredMessage {
+  id: number;
+  lane: string;
+  sender: string;
+  receivedAt: number;
+  body: Buffer;
+}
+
+export interface LaneCounts { queued: number; deferred: number; active: number }
+
+export function queueId(id: number): string {
+  return id.toString(16).toUpperCase().padStart(8, '0');
+}
+
+export function parseQueueId(text: string): number | undefined {
+  return /^[0-9A-Fa-f]{1,13}$/.test(text) ? parseInt(text, 16) : undefined;
+}
+
+export function domainOf(address: string): string {
+  return address.slice(address.lastIndexOf('@') + 1).toLowerCase();
+}
+
+export class Spool {
+  readonly db: DatabaseSync;
+  readonly commits: GroupCommit;
+  /** Recipients per lane and state, kept in step with every change (no COUNT(*) on the hot path). */
+  readonly counts = new Map<string, LaneCounts>();
+  messages = 0;
+  /** Recipients that were in a delivery attempt when the previous process died (possible duplicates). */
+  readonly recoveredActive: number;
+  private readonly sql: Record<string, StatementSync>;
+
+  constructor(dir: string, options: { commitBatch: number; commitInterval: number; lanes: string[] }) {
+    mkdirSync(dir, { recursive: true });
+    this.db = new DatabaseSync(join(dir, 'spool.sqlite'));
+    for (const pragma of PRAGMAS) this.db.exec(pragma);
+    this.db.exec(SCHEMA);
+    this.commits = new GroupCommit(this.db, options.commitBatch, options.commitInterval);
+    const p = (sql: string) => this.db.prepare(sql);
+    this.sql = {
+      insertMessage: p('INSERT INTO messages (lane, sender, received_at, client, size, remaining, body) VALUES (?, ?, ?, ?, ?, ?, ?)'),
+      insertRecipient: p('INSERT INTO recipients (message_id, address, domain, lane, next_at) VALUES (?, ?, ?, ?, ?)'),
+      claim: p(`UPDATE recipients SET state = ${STATE_ACTIVE} WHERE id IN (
+          SELECT id FROM recipients WHERE lane = ? AND state = ${STATE_WAITING} AND next_at <= ? ORDER BY next_at LIMIT ?)
+        RETURNING id, message_id, address, domain, attempts`),
+      finishRecipient: p('DELETE FROM recipients WHERE id = ?'),
+      decrementMessage: p('UPDATE messages SET remaining = remaining - 1 WHERE id = ? RETURNING remaining'),
+      deleteMessage: p('DELETE FROM messages WHERE id = ?'),
+      defer: p(`UPDATE recipients SET state = ${STATE_WAITING}, attempts = attempts + 1, next_at = ?, last_reply = ? WHERE id = ?`),
+      release: p(`UPDATE recipients SET state = ${STATE_WAITING} WHERE id = ?`),
+      messageMeta: p('SELECT sender, received_at FROM messages WHERE id = ?'),
+      readMessage: p('SELECT id, lane, sender, received_at, body FROM messages WHERE id = ?'),
+      oldest: p('SELECT received_at FROM messages WHERE id = (SELECT min(id) FROM messages WHERE lane = ?)'),
+      nextDue: p(`SELECT min(next_at) AS next_at FROM recipients WHERE lane = ? AND state = ${STATE_WAITING}`),
+    };
+    for (const lane of options.lanes) this.counts.set(lane, { queued: 0, deferred: 0, active: 0 });
+    this.commits.onRollback = () => this.recount();
+    this.recoveredActive = Number(this.db.prepare(`UPDATE recipients SET state = ${STATE_WAITING} WHERE state = ${STATE_ACTIVE}`).run().changes);
+    this.recount();
+  }
+
+  private recount(): void {
+    for (const counts of this.counts.values()) Object.assign(counts, { queued: 0, deferred: 0, active: 0 });
+    const rows = this.db.prepare(`SELECT lane, attempts > 0 AS retried, count(*) AS n FROM recipients GROUP BY lane, retried`).all();
+    for (const row of rows) {
+      const counts = this.laneCounts(String(row.lane));
+      if (row.retried) counts.deferred += Number(row.n);
+      else counts.queued += Number(row.n);
+    }
+    this.messages = Number(this.db.prepare('SELECT count(*) AS n FROM messages').get()!.n);
+  }
+
+  private laneCounts(lane: string): LaneCounts {
+    let counts = this.counts.get(lane);
+    if (!counts) this.counts.set(lane, (counts = { queued: 0, deferred: 0, active: 0 }));
+    return counts;
+  }
+
+  /** Stores a message with its recipients; resolves with its id once durably committed. */
+  insert(message: NewMessage): Promise<number> {
+    return this.commits.run(() => {
+      const { lastInsertRowid } = this.sql.insertMessage.run(message.lane, message.sender, message.receivedAt, message.client,
+        message.body.length, message.recipients.length, message.body);
+      const id = Number(lastInsertRowid);
+      for (const address of message.recipients) {
+        this.sql.insertRecipient.run(id, address, domainOf(address), message.lane, message.receivedAt);
+      }
+      this.messages++;
+      this.laneCounts(message.lane).queued += message.recipients.length;
+      return id;
+    });
+  }
+
+  /** Marks up to `limit` due recipients of a lane as active and returns them, oldest due first. */
+  claim(lane: string, now: number, limit: number): Promise<ClaimedRecipient[]> {
+    return this.commits.run(() => {
+      const rows = this.sql.claim.all(lane, now, limit);
+      const counts = this.laneCounts(lane);
+      const claimed = rows.map((row) => {
+        const attempts = Number(row.attempts);
+        if (attempts > 0) counts.deferred--;
+        else counts.queued--;
+        counts.active++;
+        return { id: Number(row.id), messageId: Number(row.message_id), address: String(row.address), domain: String(row.domain), attempts };
+      });
+      return claimed.sort((a, b) => a.id - b.id);
+    });
+  }
+
+  /** Delivered, failed or expired: the recipient leaves the spool, and the message with its last recipient. */
+  finish(lane: string, recipients: ClaimedRecipient[]): Promise<void> {
+    return this.commits.run(() => {
+      for (const r of recipients) {
+        this.sql.finishRecipient.run(r.id);
+        const row = this.sql.decrementMessage.get(r.messageId);
+        if (row && Number(row.remaining) <= 0) {
+          this.sql.deleteMessage.run(r.messageId);
+          this.messages--;
+        }
+      }
+      this.laneCounts(lane).active -= recipients.length;
+    });
+  }
+
+  /** A temporary failure: the recipient waits until `nextAt` and counts one more attempt. */
+  defer(lane: string, recipients: ClaimedRecipient[], nextAt: number, reply: string): Promise<void> {
+    return this.commits.run(() => {
+      for (const r of recipients) this.sql.defer.run(nextAt, reply, r.id);
+      const counts = this.laneCounts(lane);
+      counts.active -= recipients.length;
+      counts.deferred += recipients.length;
+    });
+  }
+
+  /** Hands claimed recipients back unattempted (shutdown, or a destination paused before trying). */
+  release(lane: string, recipients: ClaimedRecipient[]): Promise<void> {
+    return this.commits.run(() => {
+      for (const r of recipients) this.sql.release.run(r.id);
+      const counts = this.laneCounts(lane);
+      counts.active -= recipients.length;
+      for (const r of recipients) {
+        if (r.attempts > 0) counts.deferred++;
+        else counts.queued++;
+      }
+    });
+  }
+
+  readMessage(id: number): StoredMessage | undefined {
+    const row = this.sql.readMessage.get(id);
+    if (!row) return undefined;
+    const body = row.body as Uint8Array;
+    return {
+      id, lane: String(row.lane), sender: String(row.sender), receivedAt: Number(row.received_at),
+      body: Buffer.from(body.buffer, body.byteOffset, body.byteLength),
+    };
+  }
+
+  /** Sender and arrival time without the body (for outcomes and logs). */
+  messageMeta(id: number): { sender: string; receivedAt: number } | undefined {
+    const row = this.sql.messageMeta.get(id);
+    return row ? { sender: String(row.sender), receivedAt: Number(row.received_at) } : undefined;
+  }
+
+  /** Age in seconds of the oldest unfinished message of a lane (0 when empty). */
+  oldestAgeSeconds(lane: string, now: number): number {
+    const row = this.sql.oldest.get(lane);
+    return row ? Math.max(0, Math.round((now - Number(row.received_at)) / 1000)) : 0;
+  }
+
+  /** When the lane's next waiting recipient becomes due (undefined when nothing waits). */
+  nextDue(lane: string): number | undefined {
+    const row = this.sql.nextDue.get(lane);
+    return row && row.next_at !== null ? Number(row.next_at) : undefined;
+  }
+
+  /** Returns up to `pages` free pages to the file system; called now and then, never all at once. */
+  reclaim(pages: number): number {
+    const free = Number(this.db.prepare('PRAGMA freelist_count').get()!.freelist_count);
+    if (free > 0) this.db.exec(`PRAGMA incremental_vacuum(${Math.min(free, pages)})`);
+    return free;
+  }
+
+  close(): void {
+    this.commits.flush();
+    this.db.close();
+  }
+}
