@@ -4,6 +4,8 @@ import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../config/errors.ts';
 import { registerRelay } from './relay.ts';
 import { registerQueue } from './queue.ts';
+import { registerSink } from './sink.ts';
+import { registerLoad } from './load.ts';
 
 const program = new Command('mailops')
   .description('Priority-aware SMTP relay, newsletter load generator, DKIM/DNS/CSA audit and live dashboards for high-volume mail.')
@@ -13,6 +15,8 @@ const program = new Command('mailops')
 
 registerRelay(program);
 registerQueue(program);
+registerSink(program);
+registerLoad(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -1,0 +1,139 @@
+// What the sink counts. Counters and fixed-size histograms only, so memory stays flat however many
+// messages arrive: label sets (domains, lanes) are capped, overflow goes to one "(other)" entry.
+import * as hdr from 'hdr-histogram-js';
+import { SeqTracker } from './dedupe.ts';
+import type { LoadTag } from './load-header.ts';
+
+export const REPLY_PHASES = ['connect', 'mail', 'rcpt', 'dataEnd'] as const;
+export type ReplyPhase = (typeof REPLY_PHASES)[number];
+export const DKIM_RESULTS = ['pass', 'fail', 'neutral', 'none', 'policy', 'temperror', 'permerror'] as const;
+export type DkimResult = (typeof DKIM_RESULTS)[number];
+
+const OTHER = '(other)';
+const MAX_LATENCY_MS = 7 * 86_400_000;
+
+interface Lane { count: number; sumMs: number; timed: number; hist: hdr.Histogram }
+
+export interface StatsSnapshot {
+  received: number;
+  duplicates: number;
+  bytes: number;
+  byDomain: Record<string, number>;
+  byProfile: Record<string, number>;
+  replies: Record<string, number>;
+  repliesByPhase: Record<ReplyPhase, Record<string, number>>;
+  byLane: Record<string, { count: number; latencyMs: { p50: number; p90: number; p99: number; max: number } }>;
+  connections: { total: number; open: number };
+  dkim: Record<DkimResult | 'sampled' | 'skipped', number>;
+  since: string;
+}
+
+function bump(map: Map<string, number>, key: string, by: number, cap: number): void {
+  const current = map.get(key);
+  if (current !== undefined) map.set(key, current + by);
+  else if (map.size < cap) map.set(key, by);
+  else map.set(OTHER, (map.get(OTHER) ?? 0) + by);
+}
+
+export class Stats {
+  received = 0;
+  duplicates = 0;
+  bytes = 0;
+  connections = 0;
+  open = 0;
+  since = Date.now();
+  readonly byDomain = new Map<string, number>();
+  readonly byProfile = new Map<string, number>();
+  readonly replies: Record<ReplyPhase, Map<number, number>> = { connect: new Map(), mail: new Map(), rcpt: new Map(), dataEnd: new Map() };
+  readonly lanes = new Map<string, Lane>();
+  readonly dkim = Object.fromEntries([...DKIM_RESULTS, 'sampled', 'skipped'].map((k) => [k, 0])) as StatsSnapshot['dkim'];
+  readonly seqs = new SeqTracker();
+  private readonly maxDomains: number;
+  private readonly maxLanes: number;
+
+  constructor(limits: { maxDomains?: number; maxLanes?: number } = {}) {
+    this.maxDomains = limits.maxDomains ?? 10_000;
+    this.maxLanes = limits.maxLanes ?? 64;
+  }
+
+  reply(phase: ReplyPhase, code: number): void {
+    const map = this.replies[phase];
+    map.set(code, (map.get(code) ?? 0) + 1);
+  }
+
+  /** An accepted message: one count per accepted recipient's domain and profile. */
+  message(recipients: { domain: string; profile: string }[], bytes: number, tag: LoadTag | undefined, arrived: number): void {
+    this.received++;
+    this.bytes += bytes;
+    for (const r of recipients) {
+      bump(this.byDomain, r.domain, 1, this.maxDomains);
+      bump(this.byProfile, r.profile, 1, Infinity);
+    }
+    if (!tag) return;
+    if (this.seqs.seen(tag.run, tag.seq)) this.duplicates++;
+    let lane = this.lanes.get(tag.lane);
+    if (!lane) {
+      const name = this.lanes.size < this.maxLanes ? tag.lane : OTHER;
+      lane = this.lanes.get(name) ?? this.newLane(name);
+    }
+    lane.count++;
+    if (Number.isFinite(tag.sent)) {
+      // A sender whose clock runs ahead would give negative times: count them as 0.
+      const ms = Math.min(MAX_LATENCY_MS, Math.max(0, arrived - tag.sent));
+      lane.hist.recordValue(Math.round(ms));
+      lane.sumMs += ms;
+      lane.timed++;
+    }
+  }
+
+  private newLane(name: string): Lane {
+    const lane: Lane = {
+      count: 0, sumMs: 0, timed: 0,
+      hist: hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: MAX_LATENCY_MS, numberOfSignificantValueDigits: 3 }),
+    };
+    this.lanes.set(name, lane);
+    return lane;
+  }
+
+  snapshot(): StatsSnapshot {
+    const replies: Record<string, number> = {};
+    const repliesByPhase = {} as StatsSnapshot['repliesByPhase'];
+    for (const phase of REPLY_PHASES) {
+      repliesByPhase[phase] = {};
+      for (const [code, n] of [...this.replies[phase]].sort((a, b) => a[0] - b[0])) {
+        repliesByPhase[phase][code] = n;
+        replies[code] = (replies[code] ?? 0) + n;
+      }
+    }
+    const byLane: StatsSnapshot['byLane'] = {};
+    for (const [name, lane] of this.lanes) {
+      const h = lane.hist;
+      const p = (q: number) => (lane.timed ? h.getValueAtPercentile(q) : 0);
+      byLane[name] = { count: lane.count, latencyMs: { p50: p(50), p90: p(90), p99: p(99), max: lane.timed ? h.maxValue : 0 } };
+    }
+    return {
+      received: this.received,
+      duplicates: this.duplicates,
+      bytes: this.bytes,
+      byDomain: Object.fromEntries(this.byDomain),
+      byProfile: Object.fromEntries(this.byProfile),
+      replies,
+      repliesByPhase,
+      byLane,
+      connections: { total: this.connections, open: this.open },
+      dkim: { ...this.dkim },
+      since: new Date(this.since).toISOString(),
+    };
+  }
+
+  reset(): void {
+    this.received = this.duplicates = this.bytes = this.connections = 0;
+    this.since = Date.now();
+    this.byDomain.clear();
+    this.byProfile.clear();
+    for (const phase of REPLY_PHASES) this.replies[phase].clear();
+    this.lanes.clear();
+    for (const key of Object.keys(this.dkim) as (keyof StatsSnapshot['dkim'])[]) this.dkim[key] = 0;
+    this.seqs.clear();
+  }
+}
