@@ -1,0 +1,113 @@
+// The HTTP engine: drives the relay's POST /api/v1/messages with autocannon. autocannon owns the
+// connections and the pacing (overallRate; stages are flattened to their time-weighted mean);
+// each request's body is built on the fly from the plan, so memory stays flat here as well.
+// Latency is measured per lane from when autocannon asks for the request to its response; this
+// engine is paced by autocannon, not by the open-loop dispatcher of the SMTP engine.
+import { createRequire } from 'node:module';
+import type { Plan } from '../generate/plan.ts';
+import type { Recipients } from '../generate/recipients.ts';
+import type { MessageFactory } from '../generate/message.ts';
+import type { Metrics } from '../measure/metrics.ts';
+import type { Lane } from '../scenario/types.ts';
+
+interface Req { method?: string; path?: string; headers?: Record<string, string>; body?: string }
+interface Ctx { lane?: Lane; start?: number; bytes?: number; provider?: string; real?: boolean }
+interface Instance { stop(): void; on(event: string, fn: (...args: unknown[]) => void): void }
+type Autocannon = (opts: Record<string, unknown>, done: (err: Error | null, result: unknown) => void) => Instance;
+
+export interface HttpEngineOptions {
+  url: string;
+  token?: string;
+  runId: string;
+  plan: Plan;
+  recipients: Recipients;
+  factory: MessageFactory;
+  metrics: Metrics;
+  now: () => number;
+  epoch: number;
+}
+
+export class HttpEngine {
+  private readonly o: HttpEngineOptions;
+  private instance: Instance | undefined;
+  private stopped = false;
+  private exhausted = false;
+  inFlight = 0;
+
+  constructor(o: HttpEngineOptions) {
+    this.o = o;
+  }
+
+  private rate(): number | undefined {
+    const r = this.o.plan.scenario.rate;
+    if (r === 'max') return undefined;
+    const total = r.reduce((sum, s) => sum + s.duration, 0);
+    if (total === 0) return r.at(-1)!.target;
+    return r.reduce((sum, s) => sum + s.target * s.duration, 0) / total;
+  }
+
+  run(): Promise<void> {
+    const autocannon = createRequire(import.meta.url)('autocannon') as Autocannon;
+    const s = this.o.plan.scenario;
+    const headers: Record<string, string> = { 'content-type': 'application/json' };
+    if (this.o.token) headers.authorization = `Bearer ${this.o.token}`;
+    return new Promise((resolve, reject) => {
+      this.instance = autocannon({
+        url: new URL('/api/v1/messages', this.o.url).toString(),
+        connections: s.connections,
+        pipelining: 1,
+        duration: 86_400,
+        overallRate: this.rate(),
+        timeout: 60,
+        requests: [{
+          method: 'POST',
+          headers,
+          setupRequest: (req: Req, ctx: Ctx) => this.setup(req, ctx),
+          onResponse: (status: number, body: string, ctx: Ctx) => this.response(status, body, ctx),
+        }],
+      }, (err) => (err ? reject(new Error(`--target ${this.o.url}: ${err.message}`)) : resolve()));
+      this.instance.on('reqError', (err) => {
+        this.o.metrics.connectError(String((err as NodeJS.ErrnoException).code ?? (err as Error).message));
+      });
+    });
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.inFlight === 0) this.instance?.stop();
+  }
+
+  private setup(req: Req, ctx: Ctx): Req {
+    const now = this.o.now();
+    const plan = this.o.plan;
+    if (this.stopped || plan.peek(now) === Infinity) {
+      // Nothing left: autocannon still wants a request per client; send a harmless one and stop.
+      this.exhausted = true;
+      ctx.real = false;
+      if (this.inFlight === 0) setImmediate(() => this.instance?.stop());
+      return { ...req, method: 'GET', path: '/api/v1/queue', body: undefined };
+    }
+    const p = plan.take(now);
+    const r = this.o.recipients.next(p.seq);
+    if (r.unknown) this.o.metrics.unknownRecipients++;
+    const s = plan.scenario;
+    const from = p.lane === 'bulk' ? s.bulk.from : (p.lane === 'transactional' ? s.transactional?.from : s.member?.from) ?? s.bulk.from;
+    const header = this.o.factory.header({ runId: this.o.runId, seq: p.seq, lane: p.lane, from, to: r.address, campaign: s.bulk.campaign, unsubscribeBase: s.unsubscribeBase }, this.o.epoch + Math.round(now));
+    const body = this.o.factory.body(p.lane, p.size, plan.isFixed(p.lane));
+    // The template ends with the SMTP end-of-data line; the API takes the bare message.
+    const raw = `${header.toString('latin1')}\r\n${body.toString('latin1', 0, body.length - 3)}`;
+    this.inFlight++;
+    Object.assign(ctx, { lane: p.lane, start: now, bytes: raw.length, provider: r.provider, real: true });
+    return { ...req, method: 'POST', path: '/api/v1/messages', body: JSON.stringify({ from, to: [r.address], lane: p.lane, raw }) };
+  }
+
+  private response(status: number, body: string, ctx: Ctx): void {
+    if (!ctx.real) return;
+    ctx.real = false;
+    this.inFlight--;
+    const ms = this.o.now() - ctx.start!;
+    if (status === 202 || status === 200) this.o.metrics.ok(ctx.lane!, ms * 1000, ms * 1000, ctx.bytes!);
+    else this.o.metrics.fail(ctx.lane!, 'http', String(status), '', ctx.provider!, body.slice(0, 200));
+    if ((this.exhausted || this.stopped) && this.inFlight === 0) this.instance?.stop();
+  }
+}

@@ -1,0 +1,41 @@
+// summary.md: the run in a page of Markdown, for a PR comment or a closing note.
+import { LANES } from '../scenario/types.ts';
+import { PHASES } from '../measure/metrics.ts';
+import type { Report } from './model.ts';
+import { bytes, int, ms, pct, thresholdValue } from './format.ts';
+
+export function renderSummary(r: Report): string {
+  const out: string[] = [];
+  out.push(`# Load run ${r.runId}: ${r.scenario.name} — ${r.passed ? 'PASSED' : 'FAILED'}`, '');
+  out.push(`- target: \`${r.target}\` (${r.engine} engine)${r.sink ? `, sink \`${r.sink}\`` : ''}`);
+  out.push(`- started ${r.startedAt}, sending took ${r.totals.sendSeconds.toFixed(1)} s, seed ${r.seed}`);
+  out.push(`- accepted ${int(r.totals.accepted)} of ${int(r.totals.attempted)} (${pct(r.totals.errorRate)} errors), ${bytes(r.totals.bytes)}`);
+  out.push(`- throughput ${r.totals.throughput.toFixed(1)} msgs/s on average, peak ${int(r.totals.peakThroughput)} msgs/s in a 1 s bucket`);
+  if (r.arrival) {
+    out.push(`- arrived at the sink ${int(r.arrival.arrived)}, refused by it ${int(r.arrival.refused)}, duplicates ${int(r.arrival.duplicates)}, ` +
+      `**missing ${int(r.arrival.missing)}**; drain took ${(r.arrival.drainMs / 1000).toFixed(1)} s${r.arrival.complete ? '' : ' (timed out)'}`);
+  }
+  out.push('', '## Lanes', '', '| lane | planned | accepted | failed | send p50 | send p99 | send max | arrival p50 | arrival p99 | arrival max |', '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+  for (const lane of LANES) {
+    const l = r.lanes[lane];
+    if (l.planned === 0) continue;
+    const a = l.arrival?.latencyMs;
+    out.push(`| ${lane} | ${int(l.planned)} | ${int(l.accepted)} | ${int(l.failed)} | ${ms(l.send.p50)} | ${ms(l.send.p99)} | ${ms(l.send.max)} | ${a ? ms(a.p50) : '-'} | ${a ? ms(a.p99) : '-'} | ${a ? ms(a.max) : '-'} |`);
+  }
+  out.push('', 'Send latency runs from the intended send time (open loop, coordinated-omission corrected) to the 250 after DATA; arrival from the `sent=` stamp to arrival at the sink.');
+  out.push('', '## SMTP phases', '', '| phase | count | p50 | p90 | p99 | max |', '|---|---:|---:|---:|---:|---:|');
+  for (const p of PHASES) {
+    const h = r.phases[p];
+    if (h.count) out.push(`| ${p} | ${int(h.count)} | ${ms(h.p50)} | ${ms(h.p90)} | ${ms(h.p99)} | ${ms(h.max)} |`);
+  }
+  if (r.thresholds.length) {
+    out.push('', '## Thresholds', '', '| threshold | actual | result |', '|---|---:|---|');
+    for (const t of r.thresholds) out.push(`| \`${t.expression}\` | ${thresholdValue(t.metric, t.actual)} | ${t.ok === null ? 'no data' : t.ok ? 'pass' : '**FAIL**'} |`);
+  }
+  if (r.errors.entries.length || Object.keys(r.errors.connections).length) {
+    out.push('', '## Errors', '', '| phase | code | enhanced | provider | lane | count | sample |', '|---|---|---|---|---|---:|---|');
+    for (const e of r.errors.entries.slice(0, 20)) out.push(`| ${e.phase} | ${e.code} | ${e.enhanced || '-'} | ${e.provider} | ${e.lane} | ${int(e.count)} | ${e.sample.replace(/[|\n]/g, ' ').slice(0, 80)} |`);
+    for (const [reason, n] of Object.entries(r.errors.connections)) out.push(`| connection | ${reason} | - | - | - | ${int(n)} | connection failed before EHLO |`);
+  }
+  return `${out.join('\n')}\n`;
+}

@@ -1,0 +1,169 @@
+// One load run: plan → engine → (optional) wait for arrival at the sink → report. The progress
+// callback gets a snapshot every second; the caller decides how to show it (ink, lines, JSON).
+import { randomBytes } from 'node:crypto';
+import { LANES, type Lane, type Scenario } from './scenario/types.ts';
+import { Plan } from './generate/plan.ts';
+import { Recipients } from './generate/recipients.ts';
+import { Random } from './generate/random.ts';
+import { MessageFactory } from './generate/message.ts';
+import { Metrics, PHASES, percentiles, type Phase, type Percentiles } from './measure/metrics.ts';
+import { evaluate } from './measure/thresholds.ts';
+import { SmtpEngine } from './engine/smtp-engine.ts';
+import { fetchSinkStats, resetSink, waitForArrival, type Arrival } from './sink-client.ts';
+import type { LaneReport, Report } from './report/model.ts';
+
+export interface Target { kind: 'smtp' | 'http'; host: string; port: number; url: string; token?: string }
+
+export interface RunOptions {
+  scenario: Scenario;
+  target: Target;
+  sink?: string;
+  sinkReset?: boolean;
+  seed: number;
+  onProgress?: (p: Progress) => void;
+  /** Aborts sending (SIGINT): in-flight transactions complete, the report is still written. */
+  signal?: AbortSignal;
+}
+
+export interface Progress {
+  stage: 'sending' | 'draining' | 'done';
+  elapsed: number;
+  accepted: number;
+  failed: number;
+  expected: number;
+  inFlight: number;
+  /** Accepted in the last second. */
+  rate: number;
+  etaSeconds: number | null;
+  lanes: Partial<Record<Lane, { p50: number; p99: number }>>;
+  arrived?: number;
+}
+
+export interface Engine { run(): Promise<void>; stop(): void; inFlight: number }
+
+export async function runLoad(o: RunOptions): Promise<Report> {
+  const s = o.scenario;
+  const runId = randomBytes(4).toString('hex');
+  const plan = new Plan(s, o.seed);
+  const recipients = new Recipients(s.recipients, new Random(o.seed * 7919 + 1));
+  const factory = new MessageFactory();
+  const metrics = new Metrics();
+  if (o.sink && o.sinkReset) await resetSink(o.sink);
+  const before = o.sink ? await fetchSinkStats(o.sink) : undefined;
+
+  const startedAt = new Date();
+  const epoch = Date.now();
+  const t0 = performance.now();
+  const now = () => performance.now() - t0;
+  let engine: Engine;
+  if (o.target.kind === 'smtp') {
+    engine = new SmtpEngine({ host: o.target.host, port: o.target.port, runId, plan, recipients, factory, metrics, now, epoch });
+  } else {
+    const { HttpEngine } = await import('./engine/http-engine.ts');
+    engine = new HttpEngine({ url: o.target.url, token: o.target.token, runId, plan, recipients, factory, metrics, now, epoch });
+  }
+  o.signal?.addEventListener('abort', () => engine.stop(), { once: true });
+
+  let rssMax = process.memoryUsage.rss();
+  let second = 0;
+  const progress = (stage: Progress['stage'], arrived?: number): Progress => {
+    const elapsed = now() / 1000;
+    const last = metrics.timeline.at(-1);
+    const expected = plan.expectedTotal(now());
+    const done = metrics.accepted + metrics.failed;
+    const rate = last?.sent ?? 0;
+    const lanes: Progress['lanes'] = {};
+    for (const lane of LANES) if (last?.lanes[lane]) lanes[lane] = { p50: last.lanes[lane]!.p50, p99: last.lanes[lane]!.p99 };
+    return {
+      stage, elapsed, accepted: metrics.accepted, failed: metrics.failed, expected, inFlight: engine.inFlight, rate,
+      etaSeconds: stage === 'sending' && rate > 0 && expected > done ? (expected - done) / rate : null, lanes, arrived,
+    };
+  };
+  const ticker = setInterval(() => {
+    metrics.tick(++second);
+    rssMax = Math.max(rssMax, process.memoryUsage.rss());
+    o.onProgress?.(progress('sending'));
+  }, 1000);
+  try {
+    await engine.run();
+  } finally {
+    clearInterval(ticker);
+  }
+  const sendMs = now();
+  // The last partial second still belongs in the timeline.
+  if (sendMs / 1000 > second) metrics.tick(Math.round((sendMs / 1000) * 10) / 10);
+  rssMax = Math.max(rssMax, process.memoryUsage.rss());
+
+  let arrival: Arrival | undefined;
+  if (o.sink && before) {
+    arrival = await waitForArrival(o.sink, before, metrics.accepted, s.drainTimeout, (a) => o.onProgress?.(progress('draining', a.arrived)));
+  }
+  const report = buildReport({ o, runId, plan, metrics, sendMs, startedAt, arrival, templateBytes: factory.templateBytes, rssMax });
+  o.onProgress?.(progress('done', arrival?.arrived));
+  return report;
+}
+
+interface BuildInput {
+  o: RunOptions; runId: string; plan: Plan; metrics: Metrics; sendMs: number; startedAt: Date;
+  arrival?: Arrival; templateBytes: number; rssMax: number;
+}
+
+function buildReport(b: BuildInput): Report {
+  const { o, metrics: m, plan } = b;
+  const s = o.scenario;
+  const attempted = m.accepted + m.failed;
+  const lanes = {} as Record<Lane, LaneReport>;
+  for (const lane of LANES) {
+    lanes[lane] = {
+      planned: plan.counts[lane], accepted: m.acceptedByLane[lane], failed: m.failedByLane[lane],
+      send: percentiles(m.send[lane]), service: percentiles(m.service[lane]),
+      ...(b.arrival?.byLane[lane] ? { arrival: b.arrival.byLane[lane] } : {}),
+    };
+  }
+  const phases = Object.fromEntries(PHASES.map((p) => [p, percentiles(m.phases[p])])) as Record<Phase, Percentiles>;
+  const sendSeconds = b.sendMs / 1000;
+  const report: Report = {
+    version: 1,
+    runId: b.runId,
+    scenario: { name: s.name, source: s.source, description: s.description },
+    target: o.target.url,
+    engine: o.target.kind,
+    sink: o.sink ?? null,
+    seed: o.seed,
+    startedAt: b.startedAt.toISOString(),
+    endedAt: new Date().toISOString(),
+    settings: {
+      messages: s.messages,
+      rate: s.rate === 'max' ? 'max' : s.rate.map((st) => ({ target: st.target, durationMs: st.duration })),
+      connections: s.connections, messagesPerConnection: s.messagesPerConnection, pipelining: s.pipelining,
+      bulkSize: s.bulk.size, transactionalRate: s.transactional?.rate ?? 0, memberRate: s.member?.rate ?? 0,
+      unknownShare: s.recipients.unknown, durationCapMs: s.duration,
+    },
+    totals: {
+      attempted, accepted: m.accepted, failed: m.failed, errorRate: attempted ? m.failed / attempted : 0, bytes: m.bytes,
+      sendSeconds: Math.round(sendSeconds * 1000) / 1000,
+      throughput: sendSeconds > 0 ? Math.round((m.accepted / sendSeconds) * 10) / 10 : 0,
+      peakThroughput: Math.max(0, ...m.timeline.filter((p) => Number.isInteger(p.t)).map((p) => p.sent)),
+      connections: m.connections, unknownRecipients: m.unknownRecipients,
+    },
+    lanes,
+    send: percentiles(m.send.all),
+    phases,
+    timeline: m.timeline,
+    errors: {
+      byCode: m.errorsBy('code'), byEnhanced: m.errorsBy('enhanced'), byProvider: m.errorsBy('provider'), byPhase: m.errorsBy('phase'),
+      entries: [...m.errors.values()].sort((x, y) => y.count - x.count).slice(0, 100), connections: { ...m.connectionErrors },
+    },
+    arrival: b.arrival ? {
+      arrived: b.arrival.arrived, refused: b.arrival.refused, duplicates: b.arrival.duplicates,
+      missing: Math.max(0, m.accepted - (b.arrival.arrived - b.arrival.duplicates) - b.arrival.refused),
+      drainMs: b.arrival.drainMs, complete: b.arrival.complete, byProfile: b.arrival.byProfile, replies: b.arrival.replies,
+    } : null,
+    thresholds: [],
+    passed: true,
+    generator: { templateBytes: b.templateBytes, rssMaxMB: Math.round(b.rssMax / 1048576) },
+  };
+  report.thresholds = evaluate(report, s.thresholds);
+  report.passed = report.thresholds.every((t) => t.ok !== false);
+  return report;
+}
