@@ -100,7 +100,8 @@ export async function dmarcChecks(dns: AuditResolver, domain: string): Promise<{
   const policy = (tags.get(policyTag) ?? 'none').toLowerCase();
   const pct = tags.has('pct') ? Number(tags.get('pct')) : 100;
   const pctNote = pct < 100 ? ` with pct=${pct}` : '';
-  if (!POLICIES.has(policy) || policy === 'none') out.push(result('dmarc-policy', 'warn', `${domain}: ${policyTag}=${tags.get(policyTag) ?? '(missing)'}, monitoring only; move to quarantine or reject`));
+  if (!POLICIES.has(policy)) out.push(result('dmarc-policy', 'warn', `${domain}: ${policyTag}=${tags.get(policyTag)} is not a policy; receivers apply none`));
+  else if (policy === 'none') out.push(result('dmarc-policy', 'warn', `${domain}: ${policyTag}=${tags.get(policyTag) ?? '(missing)'}, monitoring only; move to quarantine or reject`));
   else out.push(result('dmarc-policy', 'pass', `${domain}: ${policyTag}=${policy}${pctNote}`));
 
   const legacy = [pct < 100 ? `pct=${tags.get('pct')}` : '', tags.has('rf') ? `rf=${tags.get('rf')}` : '', tags.has('ri') ? `ri=${tags.get('ri')}` : ''].filter(Boolean);

@@ -175,7 +175,7 @@ export async function spfChecks(input: SpfInput): Promise<CheckResult[]> {
   const incomplete = state.temperrors.length ? `; incomplete, ${state.temperrors.join(', ')}` : '';
 
   out.push(state.errors.length
-    ? result('spf-syntax', 'fail', `${domain}: ${state.errors.join('; ')}`)
+    ? result('spf-syntax', 'fail', state.errors.join('; '))
     : result('spf-syntax', state.temperrors.length ? 'temperror' : 'pass', `${domain}: ${state.records.size} record(s) parse cleanly${incomplete}`));
 
   const n = state.lookups.length;

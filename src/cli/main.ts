@@ -6,6 +6,7 @@ import { registerRelay } from './relay.ts';
 import { registerQueue } from './queue.ts';
 import { registerSink } from './sink.ts';
 import { registerLoad } from './load.ts';
+import { registerAudit } from './audit.ts';
 
 const program = new Command('mailops')
   .description('Priority-aware SMTP relay, newsletter load generator, DKIM/DNS/CSA audit and live dashboards for high-volume mail.')
@@ -17,6 +18,7 @@ registerRelay(program);
 registerQueue(program);
 registerSink(program);
 registerLoad(program);
+registerAudit(program);
 
 try {
   await program.parseAsync(process.argv);
