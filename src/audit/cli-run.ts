@@ -26,19 +26,17 @@ function resolverFor(options: Common) {
   return createResolver({ servers: options.dns, timeoutMs: options.timeout });
 }
 
-function print(report: AuditReport, title: string, json: boolean | undefined): Promise<void> {
-  return new Promise((resolve) => {
-    const text = json ? `${JSON.stringify(report, null, 2)}\n` : `${renderText(report, title)}\n`;
-    process.stdout.write(text, () => resolve());
+type Printer = (report: AuditReport, title: string) => Promise<void>;
+
+/** JSON, or the ink report at the terminal's width (80 columns when not a terminal). */
+async function printer(json: boolean | undefined): Promise<Printer> {
+  const render = json ? undefined : (await import('./render.ts')).renderReport;
+  return (report, title) => new Promise((resolve) => {
+    const text = render
+      ? render(report, title, process.stdout.isTTY ? Math.max(60, process.stdout.columns ?? 80) : 80)
+      : JSON.stringify(report, null, 2);
+    process.stdout.write(`${text}\n`, () => resolve());
   });
-}
-
-let renderText: (report: AuditReport, title: string) => string;
-
-async function loadRenderer(json: boolean | undefined) {
-  if (json) return;
-  const { renderReport } = await import('./render.ts');
-  renderText = (report, title) => renderReport(report, title, process.stdout.isTTY ? Math.max(60, process.stdout.columns ?? 80) : 80);
 }
 
 export async function runDomainAudit(domainArg: string, options: Common & {
@@ -54,10 +52,10 @@ export async function runDomainAudit(domainArg: string, options: Common & {
   const returnPathDomain = options.returnPathDomain === undefined ? undefined : checkDomain('--return-path-domain', options.returnPathDomain);
   const dnsbl = options.dnsbl.map((z) => checkDomain('--dnsbl', z));
   const dns = resolverFor(options);
-  const [{ auditDomain }] = await Promise.all([import('./domain.ts'), loadRenderer(options.json)]);
+  const [{ auditDomain }, print] = await Promise.all([import('./domain.ts'), printer(options.json)]);
   try {
     const report = await auditDomain({ dns, domain, selectors, ips, helo, returnPathDomain, dnsbl, profile: options.profile, fetch: options.fetch });
-    await print(report, 'mailops audit domain', options.json);
+    await print(report, 'mailops audit domain');
     return exitStatus(report);
   } finally {
     dns.cancel();
@@ -67,11 +65,11 @@ export async function runDomainAudit(domainArg: string, options: Common & {
 export async function runMessageAudit(file: string, options: Common & { ip?: string; helo?: string; mailFrom?: string }): Promise<number> {
   const ip = options.ip === undefined ? undefined : checkIp('--ip', options.ip);
   const dns = resolverFor(options);
-  const [{ auditMessage, readMessage }] = await Promise.all([import('./message.ts'), loadRenderer(options.json)]);
+  const [{ auditMessage, readMessage }, print] = await Promise.all([import('./message.ts'), printer(options.json)]);
   const message = await readMessage(file);
   try {
     const report = await auditMessage({ dns, message, ip, helo: options.helo, mailFrom: options.mailFrom, profile: options.profile });
-    await print(report, 'mailops audit message', options.json);
+    await print(report, 'mailops audit message');
     return exitStatus(report);
   } finally {
     dns.cancel();
