@@ -35,6 +35,7 @@ export function defaultConfigDocument(): Record<string, unknown> {
       connectTimeout: '30s',
       commandTimeout: '5m',
       idleTimeout: '5s',
+      unreachableBackoff: '30s',
       dnsServers: [],
     },
     log: {},

@@ -116,7 +116,7 @@ function validate(doc: Record<string, unknown>, source: string): RelayConfig {
 
   const delivery = root.child('delivery');
   delivery.only(['smarthost', 'port', 'maxConnectionsPerDestination', 'messagesPerConnection', 'connectTimeout',
-    'commandTimeout', 'idleTimeout', 'dnsServers']);
+    'commandTimeout', 'idleTimeout', 'unreachableBackoff', 'dnsServers']);
 
   const log = root.child('log');
   log.only(['file']);
@@ -148,6 +148,7 @@ function validate(doc: Record<string, unknown>, source: string): RelayConfig {
       connectTimeout: delivery.duration('connectTimeout'),
       commandTimeout: delivery.duration('commandTimeout'),
       idleTimeout: delivery.duration('idleTimeout'),
+      unreachableBackoff: delivery.duration('unreachableBackoff'),
       dnsServers: delivery.stringList('dnsServers'),
     },
     log: { file: log.optionalString('file') },

@@ -57,6 +57,8 @@ export interface RelayConfig {
     connectTimeout: number;
     commandTimeout: number;
     idleTimeout: number;
+    /** How long a destination that could not be reached is left alone before the next try. */
+    unreachableBackoff: number;
     dnsServers: string[];
   };
   log: { file?: string };

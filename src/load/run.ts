@@ -96,7 +96,12 @@ export async function runLoad(o: RunOptions): Promise<Report> {
 
   let arrival: Arrival | undefined;
   if (o.sink && before) {
-    arrival = await waitForArrival(o.sink, before, metrics.accepted, s.drainTimeout, (a) => o.onProgress?.(progress('draining', a.arrived)));
+    let shown = 0;
+    arrival = await waitForArrival(o.sink, before, metrics.accepted, s.drainTimeout, (a) => {
+      if (a.drainMs - shown < 1000) return;
+      shown = a.drainMs;
+      o.onProgress?.(progress('draining', a.arrived));
+    });
   }
   const report = buildReport({ o, runId, plan, metrics, sendMs, startedAt, arrival, templateBytes: factory.templateBytes, rssMax });
   o.onProgress?.(progress('done', arrival?.arrived));
@@ -143,7 +148,8 @@ function buildReport(b: BuildInput): Report {
       attempted, accepted: m.accepted, failed: m.failed, errorRate: attempted ? m.failed / attempted : 0, bytes: m.bytes,
       sendSeconds: Math.round(sendSeconds * 1000) / 1000,
       throughput: sendSeconds > 0 ? Math.round((m.accepted / sendSeconds) * 10) / 10 : 0,
-      peakThroughput: Math.max(0, ...m.timeline.filter((p) => Number.isInteger(p.t)).map((p) => p.sent)),
+      // Full 1 s buckets only; a run shorter than a second reports its average.
+      peakThroughput: Math.max(0, ...m.timeline.filter((p) => Number.isInteger(p.t)).map((p) => p.sent)) || Math.round(m.accepted / Math.max(sendSeconds, 0.001)),
       connections: m.connections, unknownRecipients: m.unknownRecipients,
     },
     lanes,

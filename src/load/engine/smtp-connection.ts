@@ -43,6 +43,8 @@ export class SmtpConnection {
   /** Jobs between MAIL and the end-of-data reply. */
   private inFlight = 0;
   private writableWait: Job | undefined;
+  /** The last transaction failed after MAIL: the server may still hold its envelope. */
+  private needRset = false;
 
   constructor(host: ConnectionHost) {
     this.host = host;
@@ -84,6 +86,12 @@ export class SmtpConnection {
     this.inFlight++;
     const now = this.host.now();
     job.writtenAt = now;
+    if (this.needRset) {
+      // smtp-server, for one, keeps the envelope after a refused RCPT: a new MAIL would be "nested".
+      this.needRset = false;
+      this.write('RSET\r\n');
+      this.expects.push({ kind: 'rset', sentAt: now });
+    }
     if (this.pipelining) {
       this.write(`MAIL FROM:<${job.from}>\r\nRCPT TO:<${job.to}>\r\nDATA\r\n`);
       this.expects.push({ kind: 'mail', job, sentAt: now }, { kind: 'rcpt', job, sentAt: now }, { kind: 'data', job, sentAt: now });
@@ -125,7 +133,7 @@ export class SmtpConnection {
         if (!ok) job!.failure ??= { phase: 'rcpt', reply };
         if (!this.pipelining) {
           if (ok) this.command('DATA\r\n', 'data', job!, now);
-          else this.command('RSET\r\n', 'rset', job!, now);
+          else this.finish(job!, now);
         }
         return;
       case 'data':
@@ -138,7 +146,6 @@ export class SmtpConnection {
         if (reply.code !== 250) job!.failure ??= { phase: 'eod', reply };
         return this.finish(job!, now, reply);
       case 'rset':
-        return this.finish(job!, now);
       case 'quit':
         return;
     }
@@ -174,6 +181,7 @@ export class SmtpConnection {
     this.inFlight--;
     job.doneAt = now;
     const failure = job.failure;
+    if (failure && failure.phase !== 'eod') this.needRset = true;
     this.host.done(job, failure?.reply ?? reply, failure?.phase ?? 'eod');
     if (this.inFlight > 0) return;
     if (this.started >= this.host.messagesPerConnection) return this.retire();

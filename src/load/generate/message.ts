@@ -7,13 +7,14 @@ import type { Lane } from '../scenario/types.ts';
 const WORDS = 'mitglieder netzwerk angebot veranstaltung profil nachricht kontakt gruppe termin einladung jobs events news karriere branche unternehmen'.split(' ');
 /** Buckets are 5 % apart: fine enough for a lognormal, coarse enough to keep few templates. */
 const STEP = Math.log(1.05);
-/** Typical per-message header bytes (measured: 540-620), subtracted so totals hit the target size. */
-const HEADER_ESTIMATE = 580;
+/** Typical per-message header bytes (measured: about 545 for a bulk message), subtracted so totals hit the target size. */
+const HEADER_ESTIMATE = 545;
 
 export function bucketOf(size: number): number {
   return Math.round(Math.log(size) / STEP);
 }
 
+/** Exactly `bytes` characters of CRLF-separated lines; no line starts with a dot. */
 function filler(bytes: number, seed: number, html: boolean): string {
   const lines: string[] = [];
   let length = 0;
@@ -25,22 +26,26 @@ function filler(bytes: number, seed: number, html: boolean): string {
     lines.push(line);
     length += line.length + 2;
   }
-  return lines.join('\r\n');
+  const text = lines.join('\r\n');
+  return text.length > bytes ? text.slice(0, Math.max(0, bytes)).replace(/\r$/, ' ') : text;
 }
 
+/** A MIME body of exactly `bytes` bytes (before the end-of-data line) for the lane. */
 function buildBody(lane: Lane, bytes: number): Buffer {
   const boundary = `=_mailops_${lane}_${bytes}`;
-  let body: string;
+  let head: string;
+  let tail: string;
   if (lane === 'transactional') {
-    body = `Content-Type: text/plain; charset=utf-8\r\n\r\nHallo,\r\n\r\nhier ist der Link zum Zuruecksetzen Ihres Passworts.\r\n${filler(bytes - 200, 3, false)}\r\n`;
+    head = 'Content-Type: text/plain; charset=utf-8\r\n\r\nHallo,\r\n\r\nhier ist der Link zum Zuruecksetzen Ihres Passworts.\r\n';
+    tail = '\r\n';
   } else {
-    const text = filler(Math.max(bytes * 0.3, 100), 1, false);
-    const html = filler(Math.max(bytes * 0.7 - 400, 100), 7, true);
-    body = `Content-Type: multipart/alternative; boundary="${boundary}"\r\n\r\n` +
+    const text = filler(Math.max(Math.round(bytes * 0.3), 100), 1, false);
+    head = `Content-Type: multipart/alternative; boundary="${boundary}"\r\n\r\n` +
       `--${boundary}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n${text}\r\n` +
-      `--${boundary}\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<html><body>\r\n${html}\r\n</body></html>\r\n` +
-      `--${boundary}--\r\n`;
+      `--${boundary}\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<html><body>\r\n`;
+    tail = `\r\n</body></html>\r\n--${boundary}--\r\n`;
   }
+  const body = `${head}${filler(Math.max(bytes - head.length - tail.length, 60), 7, lane !== 'transactional')}${tail}`;
   return Buffer.from(`${body}.\r\n`, 'latin1');
 }
 

@@ -82,13 +82,16 @@ export class Destination {
     for (const waiters of this.waiting) while (waiters.length) waiters.shift()!(undefined);
   }
 
-  /** Slots that higher-priority lanes have reserved and are not using now. */
+  /**
+   * Slots that higher-priority lanes have reserved and are not using now; never all of them, so
+   * that every lane can have at least one connection even when reserves add up to the limit.
+   */
   private reservedAbove(lane: LaneConfig): number {
     let reserved = 0;
     for (const other of this.lanes) {
       if (other.priority < lane.priority) reserved += Math.max(0, other.reserve - this.connections[other.priority]);
     }
-    return reserved;
+    return Math.min(reserved, this.limit - 1);
   }
 
   /** Whether `lane` may open one more connection here: it has jobs no connection will pick up yet, and slots allow. */

@@ -11,9 +11,6 @@ import { Destination, LaneSlots } from './destination.ts';
 import type { Job, OutcomeSink } from './job.ts';
 import { MxResolver, type HopAnswer } from './mx.ts';
 
-/** How long a destination that refused or timed out the connection is left alone. */
-const PAUSE_MS = 30_000;
-
 export class Router {
   readonly destinations = new Map<string, Destination>();
   private readonly slots: LaneSlots;
@@ -98,7 +95,7 @@ export class Router {
   private unreachable(destination: Destination, reply: string, permanent: boolean): void {
     const jobs = destination.drain();
     if (!permanent) {
-      destination.pausedUntil = Date.now() + PAUSE_MS;
+      destination.pausedUntil = Date.now() + this.config.delivery.unreachableBackoff;
       destination.pauseReply = reply;
       this.log.emit('destination-paused', { destination: destination.key, until: new Date(destination.pausedUntil).toISOString(), reply });
     }

@@ -32,6 +32,7 @@ export async function startSmtp(intake: Intake, tls: TlsMaterial): Promise<SmtpL
   if ('bad' in networks) throw new Error(`smtp.relayNetworks: bad network ${networks.bad}`);
   const connections = new ConnectionCounter();
   let closing = false;
+  let inData = 0;
 
   const options = {
     name: smtp.hostname,
@@ -49,7 +50,7 @@ export async function startSmtp(intake: Intake, tls: TlsMaterial): Promise<SmtpL
     maxClients: smtp.maxConnections,
     maxRecipients: smtp.maxRecipients,
     socketTimeout: smtp.idleTimeout,
-    closeTimeout: 30_000,
+    closeTimeout: 100, // close() below first waits for messages being received, then ends idle sessions with 421
     logger: false,
 
     onConnect(session: SMTPServerSession, callback: (err?: Error | null) => void) {
@@ -60,6 +61,13 @@ export async function startSmtp(intake: Intake, tls: TlsMaterial): Promise<SmtpL
       if (count > smtp.maxConnectionsPerIp) {
         return callback(smtpError(421, '4.7.0', `Too many connections from ${ip}, try again later`));
       }
+      // AUTH is neither offered nor accepted before STARTTLS (passwords never travel in clear)
+      session.disabledCommands = ['AUTH'];
+      callback();
+    },
+
+    onSecure(_socket: unknown, session: SMTPServerSession, callback: (err?: Error | null) => void) {
+      session.disabledCommands = [];
       callback();
     },
 
@@ -88,13 +96,24 @@ export async function startSmtp(intake: Intake, tls: TlsMaterial): Promise<SmtpL
 
     onData(stream: NodeJS.ReadableStream & { sizeExceeded?: boolean }, session: SMTPServerSession, callback: (err?: Error | null, message?: string) => void) {
       const collector = new MessageCollector(smtp.maxMessageSize);
+      inData++;
+      let counted = true;
+      const release = () => {
+        if (counted) inData--;
+        counted = false;
+      };
+      const reply = (err: Error | null, message?: string) => {
+        release();
+        callback(err, message);
+      };
+      stream.on('error', release); // the client went away in the middle of DATA
       stream.on('data', (chunk: Buffer) => collector.push(chunk));
       stream.on('end', () => {
         if (collector.oversize || stream.sizeExceeded) {
-          return callback(smtpError(552, '5.3.4', `Message size exceeds fixed maximum message size of ${smtp.maxMessageSize} bytes`));
+          return reply(smtpError(552, '5.3.4', `Message size exceeds fixed maximum message size of ${smtp.maxMessageSize} bytes`));
         }
         if (collector.bareLineEnding) {
-          return callback(smtpError(550, '5.6.11', `Bare ${collector.bareLineEnding} line ending in message data; lines must end with CRLF`));
+          return reply(smtpError(550, '5.6.11', `Bare ${collector.bareLineEnding} line ending in message data; lines must end with CRLF`));
         }
         const envelope = session.envelope;
         accept(intake, {
@@ -105,8 +124,8 @@ export async function startSmtp(intake: Intake, tls: TlsMaterial): Promise<SmtpL
           listener: formatHostPort({ host: plainAddress(session.localAddress), port: session.localPort }),
           body: collector.body(),
         }).then(
-          ({ id }) => callback(null, `2.0.0 Ok: queued as ${id}`),
-          (err: Error) => callback(err),
+          ({ id }) => reply(null, `2.0.0 Ok: queued as ${id}`),
+          (err: Error) => reply(err),
         );
       });
     },
@@ -134,8 +153,8 @@ export async function startSmtp(intake: Intake, tls: TlsMaterial): Promise<SmtpL
     async close(graceMs: number) {
       closing = true;
       const deadline = Date.now() + graceMs;
-      // Sessions still open keep their DATA: wait for them (bounded), new ones get 421 above.
-      while (connections.total > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      // Messages being received get their reply (bounded wait); new sessions get 421 meanwhile.
+      while (inData > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
       await Promise.all(servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));
     },
   };
