@@ -66,7 +66,7 @@ test('a server without PIPELINING gets one command at a time, and still every me
     assert.equal(r.totals.accepted, 200);
     assert.equal(mails, 200);
   } finally {
-    await new Promise((resolve) => server.close(resolve));
+    await new Promise<void>((resolve) => server.close(() => resolve()));
   }
 });
 
