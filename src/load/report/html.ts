@@ -17,11 +17,13 @@ function table(head: string[], rows: string[][]): string {
 
 export function renderHtml(r: Report): string {
   const tl = r.timeline;
+  // The last bucket may be shorter than a second: plot a rate, not its raw count.
+  const span = (i: number) => Math.max(tl[i].t - (i > 0 ? tl[i - 1].t : 0), 0.1);
   const throughput = lineChart({
     id: 'chart-throughput', xLabel: 'seconds since start', yLabel: 'messages per second',
     series: [
-      { name: 'accepted/s', color: '#1f77b4', points: tl.map((p) => [p.t, p.sent]) },
-      { name: 'failed/s', color: '#d62728', points: tl.map((p) => [p.t, p.failed]) },
+      { name: 'accepted/s', color: '#1f77b4', points: tl.map((p, i) => [p.t, p.sent / span(i)]) },
+      { name: 'failed/s', color: '#d62728', points: tl.map((p, i) => [p.t, p.failed / span(i)]) },
     ],
   });
   const latencySeries: Series[] = [];

@@ -6,6 +6,7 @@ export interface Series { name: string; color: string; points: [number, number][
 const W = 760;
 const H = 260;
 const PAD = { left: 64, right: 16, top: 16, bottom: 36 };
+const LEGEND_PER_ROW = 5;
 
 export function esc(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
@@ -35,8 +36,11 @@ export function lineChart(o: { id: string; series: Series[]; xLabel: string; yLa
   const xMax = Math.max(1, ...all.map((p) => p[0]));
   const yMax = niceMax(Math.max(0, ...all.map((p) => p[1])));
   const fmt = o.yFormat ?? ((v: number) => String(Math.round(v * 100) / 100));
+  // The legend wraps: LEGEND_PER_ROW entries per row above the plot.
+  const legendRows = Math.ceil(o.series.length / LEGEND_PER_ROW);
+  const top = 12 + legendRows * 14;
   const x = (v: number) => PAD.left + (v / xMax) * (W - PAD.left - PAD.right);
-  const y = (v: number) => H - PAD.bottom - (v / yMax) * (H - PAD.top - PAD.bottom);
+  const y = (v: number) => H - PAD.bottom - (v / yMax) * (H - top - PAD.bottom);
   const parts: string[] = [];
   for (let i = 0; i <= 4; i++) {
     const v = (yMax / 4) * i;
@@ -55,7 +59,9 @@ export function lineChart(o: { id: string; series: Series[]; xLabel: string; yLa
     // A single point still gets a visible segment.
     const drawn = pts.length === 1 ? [[0, pts[0][1]] as [number, number], pts[0]] : pts;
     parts.push(`<polyline class="series" data-series="${esc(s.name)}" data-points="${pts.length}" fill="none" stroke="${s.color}" stroke-width="1.6"${s.dashed ? ' stroke-dasharray="5 3"' : ''} points="${drawn.map((p) => `${x(p[0]).toFixed(1)},${y(p[1]).toFixed(1)}`).join(' ')}"/>`);
-    parts.push(`<rect x="${PAD.left + 8 + i * 150}" y="${PAD.top - 12}" width="10" height="10" fill="${s.color}"/><text x="${PAD.left + 22 + i * 150}" y="${PAD.top - 3}">${esc(s.name)}</text>`);
+    const lx = PAD.left + 8 + (i % LEGEND_PER_ROW) * 135;
+    const ly = 4 + Math.floor(i / LEGEND_PER_ROW) * 14;
+    parts.push(`<rect x="${lx}" y="${ly}" width="10" height="10" fill="${s.color}"/><text x="${lx + 14}" y="${ly + 9}">${esc(s.name)}</text>`);
   });
   return `<svg id="${o.id}" class="chart" viewBox="0 0 ${W} ${H}" width="${W}" height="${H}" role="img" xmlns="http://www.w3.org/2000/svg">${parts.join('')}</svg>`;
 }

@@ -1,0 +1,127 @@
+// End to end through the real launcher: `mailops load newsletter` → relay → mailops sink, all
+// started here on ephemeral loopback ports. Reports must exist, parse, and agree with the sink.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startSink, type Sink } from '../../src/sink/index.ts';
+import { startTestRelay, type TestRelay } from '../helpers/relay.ts';
+import { runCli } from '../helpers/cli.ts';
+import type { Report } from '../../src/load/report/model.ts';
+
+let sink: Sink;
+let relay: TestRelay;
+const reports = mkdtempSync(join(tmpdir(), 'mailops-load-reports-'));
+
+before(async () => {
+  // One profile for all domains: accepts at once, refuses local parts starting `unknown` (550 5.1.1).
+  sink = await startSink({
+    smtp: '127.0.0.1:0', http: '127.0.0.1:0', tls: false, profile: 'lab',
+    profiles: { profiles: { lab: { unknownUsers: { share: 0, prefix: 'unknown', reply: '550 5.1.1 <{recipient}>: User unknown' } } } },
+  });
+  relay = await startTestRelay('http:\n  token: load-test-token\n', { smarthost: `127.0.0.1:${sink.smtpPort}` });
+});
+
+after(async () => {
+  await relay?.stop();
+  await sink?.close();
+});
+
+function result(stdout: string): { reportDir: string; passed: boolean; report: Report } {
+  const lines = stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+  for (const line of lines) assert.ok(line.event === 'progress' || line.event === 'result', `only JSON events: ${JSON.stringify(line).slice(0, 80)}`);
+  const last = lines.at(-1)!;
+  assert.equal(last.event, 'result');
+  return last as unknown as { reportDir: string; passed: boolean; report: Report };
+}
+
+const sinkUrl = () => `http://127.0.0.1:${sink.httpPort}`;
+const tagged = () => Object.values(sink.stats().byLane).reduce((n, l) => n + l.count, 0);
+
+test('smoke scenario through relay to sink: passes, every message accounted for, reports agree with the sink', async () => {
+  sink.reset(true);
+  const res = await runCli(['load', 'newsletter', '--scenario', 'newsletter-smoke', '--messages', '1500', '--target', `smtp://127.0.0.1:${relay.smtpPort}`,
+    '--sink', sinkUrl(), '--report', reports, '--json', '--seed', '5'], { timeoutMs: 100_000 });
+  assert.equal(res.code, 0, res.stderr + res.stdout.slice(-2000));
+  const { reportDir, passed, report } = result(res.stdout);
+  assert.equal(passed, true);
+  for (const f of ['report.json', 'report.html', 'summary.md']) assert.ok(existsSync(join(reportDir, f)), f);
+  const onDisk = JSON.parse(readFileSync(join(reportDir, 'report.json'), 'utf8')) as Report;
+  assert.deepEqual(onDisk.totals, report.totals);
+
+  const stats = sink.stats();
+  const refused = stats.repliesByPhase.rcpt['550'] ?? 0;
+  assert.equal(report.totals.failed, 0);
+  assert.equal(report.totals.accepted, report.totals.attempted);
+  assert.equal(report.lanes.bulk.accepted, 1500);
+  assert.ok(report.lanes.transactional.accepted > 0 && report.lanes.member.accepted > 0, 'reminders and member mail flowed alongside');
+  // The sink's own counts: tagged arrivals + refused unknown users = everything the relay took.
+  assert.equal(report.arrival!.arrived, tagged());
+  assert.equal(report.arrival!.refused, refused);
+  assert.equal(report.arrival!.missing, 0);
+  assert.equal(tagged() + refused, report.totals.accepted);
+  assert.equal(refused, report.totals.unknownRecipients, 'the unknown users the generator made are the ones refused');
+  assert.equal(stats.duplicates, 0);
+  for (const lane of ['transactional', 'member', 'bulk'] as const) {
+    assert.equal(report.lanes[lane].arrival?.count, stats.byLane[lane].count, `${lane} arrivals`);
+    assert.ok(report.lanes[lane].arrival!.latencyMs.p99 > 0);
+  }
+  assert.match(readFileSync(join(reportDir, 'summary.md'), 'utf8'), /PASSED[\s\S]*\*\*missing 0\*\*/);
+  writeFileSync(join(reports, 'first.path'), reportDir);
+});
+
+test('a failing threshold exits 1 and still writes the report', async () => {
+  const res = await runCli(['load', 'newsletter', '--messages', '200', '--target', `smtp://127.0.0.1:${relay.smtpPort}`,
+    '--threshold', 'throughput > 1000000', '--report', reports, '--seed', '6'], { timeoutMs: 60_000 });
+  assert.equal(res.code, 1, res.stderr);
+  assert.match(res.stdout, /FAILED/);
+  assert.match(res.stdout, /`throughput > 1000000` \| [\d.]+\/s \| \*\*FAIL\*\*/);
+  // missing == 0 has no data without --sink: reported, not failed.
+  assert.match(res.stdout, /`missing == 0` \| n\/a \| no data/);
+  const dir = /report: (.*)\/report\.html/.exec(res.stdout)![1];
+  const report = JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8')) as Report;
+  assert.equal(report.passed, false);
+  assert.equal(report.thresholds.find((t) => t.metric === 'throughput')!.ok, false);
+
+  const cmp = await runCli(['report', 'compare', readFileSync(join(reports, 'first.path'), 'utf8'), dir]);
+  assert.equal(cmp.code, 0, cmp.stderr);
+  assert.match(cmp.stdout, /^throughput\s+msgs\/s\s+[\d.]+\s+[\d.]+\s+[+-][\d.]+\s+[+-][\d.]+ %/m);
+  assert.match(cmp.stdout, /^bulk send p99\s+ms/m);
+});
+
+test('http:// target: autocannon drives POST /api/v1/messages, messages arrive', async () => {
+  sink.reset(true);
+  const res = await runCli(['load', 'newsletter', '--messages', '300', '--rate', '300', '--connections', '4', '--target', relay.httpUrl,
+    '--token', 'load-test-token', '--sink', sinkUrl(), '--no-report', '--json'], { timeoutMs: 60_000 });
+  assert.equal(res.code, 0, res.stderr + res.stdout.slice(-1500));
+  const { report, reportDir } = result(res.stdout);
+  assert.equal(reportDir, null);
+  assert.equal(report.engine, 'http');
+  assert.equal(report.lanes.bulk.accepted, 300);
+  assert.equal(report.totals.failed, 0);
+  assert.equal(report.arrival!.missing, 0);
+  assert.equal(tagged() + (sink.stats().repliesByPhase.rcpt['550'] ?? 0), report.totals.accepted);
+});
+
+test('usage errors exit 2 and name the flag, or the file, key and value', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'mailops-bad-scenario-'));
+  const bad = join(dir, 'typo.yaml');
+  writeFileSync(bad, 'messages: 10\nconections: 4\n');
+  const cases: [string[], RegExp][] = [
+    [['--target', 'smtp://127.0.0.1:1', '--rate', 'fast'], /--rate: expected "max" or messages per second > 0, got "fast"/],
+    [['--target', 'ftp://127.0.0.1:21'], /--target: expected smtp:\/\/HOST:PORT or http:\/\/HOST:PORT, got "ftp:\/\/127\.0\.0\.1:21"/],
+    [[], /--target: required/],
+    [['--target', 'smtp://127.0.0.1:1', '--scenario', bad], /typo\.yaml: conections: unknown key/],
+    [['--target', 'smtp://127.0.0.1:1', '--threshold', 'p99 < 1s'], /--threshold: unknown metric "p99"/],
+    [['--target', 'smtp://127.0.0.1:1', '--size', 'big'], /--size: expected a size such as 4096 or 40KB, got "big"/],
+  ];
+  for (const [args, pattern] of cases) {
+    const res = await runCli(['load', 'newsletter', ...args, '--no-report']);
+    assert.equal(res.code, 2, `${args.join(' ')}: ${res.stderr}`);
+    assert.match(res.stderr, pattern);
+  }
+  const cmp = await runCli(['report', 'compare', bad, bad]);
+  assert.equal(cmp.code, 2);
+  assert.match(cmp.stderr, /typo\.yaml: cannot read a load report/);
+});
