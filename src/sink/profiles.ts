@@ -55,13 +55,31 @@ export function loadProfiles(override?: string | Doc): ProfileSet {
   let doc = readYaml(BUILTIN_PROFILES, 'built-in profiles');
   let source = BUILTIN_PROFILES;
   if (typeof override === 'string') {
-    doc = merge(doc, readYaml(override, 'profiles file'));
+    doc = mergeProfiles(doc, readYaml(override, 'profiles file'));
     source = override;
   } else if (override) {
-    doc = merge(doc, override);
+    doc = mergeProfiles(doc, override);
     source = 'profiles option';
   }
   return validate(doc, source);
+}
+
+/** Deep merge, except that a latency phase is replaced whole (median/p99 and min/max do not mix). */
+function mergeProfile(base: unknown, over: unknown): unknown {
+  if (!isDoc(base) || !isDoc(over)) return over;
+  const out = merge(base, over);
+  if (isDoc(base.latency) && isDoc(over.latency)) out.latency = { ...base.latency, ...over.latency };
+  return out;
+}
+
+function mergeProfiles(base: Doc, over: Doc): Doc {
+  const out = merge(base, over);
+  if (isDoc(base.profiles) && isDoc(over.profiles)) {
+    const profiles: Doc = { ...base.profiles };
+    for (const [name, value] of Object.entries(over.profiles)) profiles[name] = mergeProfile(base.profiles[name], value);
+    out.profiles = profiles;
+  }
+  return out;
 }
 
 function validate(doc: Doc, source: string): ProfileSet {
@@ -97,7 +115,7 @@ function resolveExtends(defs: Reader, name: string, chain: string[]): Reader {
   if (chain.includes(parent)) throw new ConfigError(`${defs.source}: ${own.key('extends')}: circular extends (${[...chain, name, parent].join(' → ')})`);
   const base = resolveExtends(defs, parent, [...chain, name]);
   const { extends: _, ...rest } = own.doc;
-  return new Reader(merge(base.doc, rest), own.path, own.source);
+  return new Reader(mergeProfile(base.doc, rest), own.path, own.source);
 }
 
 /** null or false switches off a behaviour inherited through `extends`. */
