@@ -16,9 +16,9 @@ const keyRecord = `v=DKIM1; k=rsa; p=${publicKey.export({ type: 'spki', format: 
 
 async function signed(body: string): Promise<string> {
   const raw = `From: news@shop.test\r\nTo: anna@acme.test\r\nSubject: DKIM\r\nDate: ${new Date().toUTCString()}\r\n\r\n${body}\r\n`;
-  const result = await dkimSign(raw, {
-    signatureData: [{ signingDomain: 'shop.test', selector: 's1', privateKey: privateKey.export({ type: 'pkcs8', format: 'pem' }) as string }],
-  });
+  // mailauth's runtime takes signatureData (a list of signers); its typings describe one signer.
+  const options = { signatureData: [{ signingDomain: 'shop.test', selector: 's1', privateKey: privateKey.export({ type: 'pkcs8', format: 'pem' }) as string }] };
+  const result = await dkimSign(raw, options as unknown as Parameters<typeof dkimSign>[1]);
   return result.signatures + raw;
 }
 
