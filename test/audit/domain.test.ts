@@ -129,6 +129,13 @@ test('PTR that does not resolve back, generic PTR, missing PTR, listed IP', asyn
   assert.equal(report.verdicts.csa, 'fail');
 });
 
+test('IPv6 sending IPs get PTR and FCrDNS through ip6.arpa', async () => {
+  const report = await audit('clean.example', { ips: [IP.v6] });
+  assert.equal(only(report, 'ip-fcrdns').status, 'pass');
+  assert.match(only(report, 'ip-ptr').summary, /mta6\.clean\.example/);
+  assert.equal(only(report, 'spf-pass-ips').status, 'fail', 'clean.example has no ip6 mechanism');
+});
+
 test('null MX cannot receive bounces', async () => {
   const r = only(await audit('nullmx.example'), 'mx-reachable');
   assert.equal(r.status, 'fail');
