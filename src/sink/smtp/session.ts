@@ -281,7 +281,7 @@ export class Session {
     const domain = address.slice(at + 1).toLowerCase();
     const policy = this.ctx.policy;
     const profile = this.ctx.profile ?? policy.profile(domain);
-    const vars = this.vars({ recipient: address, domain });
+    const vars = () => this.vars({ recipient: address, domain });
     const delay = this.delay('rcpt', profile);
     const now = Date.now();
     if (this.recipients.length >= MAX_RECIPIENTS) {
@@ -292,14 +292,14 @@ export class Session {
       // On the shared port the first recipient decides which provider this connection talks to:
       // the connection-level checks (refusal, connection cap) and MAIL-phase throttling run now.
       const refused = policy.bind(profile, this.ip);
-      if (refused) return this.refuse('rcpt', refused, vars, delay);
+      if (refused) return this.refuse('rcpt', refused, vars(), delay);
       this.profile = profile;
       this.bound = true;
       const throttled = policy.rate(profile, this.ip, 'mail', now);
-      if (throttled) return this.refuse('rcpt', throttled, vars, delay);
+      if (throttled) return this.refuse('rcpt', throttled, vars(), delay);
     }
     const refusal = policy.rate(profile, this.ip, 'rcpt', now) ?? policy.recipient(profile, address, this.sender, this.ip, this.secure, now);
-    if (refusal) return this.refuse('rcpt', refusal, vars, delay);
+    if (refusal) return this.refuse('rcpt', refusal, vars(), delay);
     this.recipients.push({ domain, profile: profile.name, p: profile });
     this.ctx.stats.reply('rcpt', 250);
     this.respond('250 2.1.5 Ok\r\n', delay);
@@ -382,7 +382,6 @@ export class Session {
     const profile = this.profile ?? this.recipients[0].p;
     const delay = this.delay('dataEnd', profile);
     const recipients = this.recipients;
-    const vars = this.vars({ domain: recipients[0].domain });
     const capture = this.capture;
     this.capture = null;
     this.reset();
@@ -393,7 +392,7 @@ export class Session {
     const profiles = recipients.map((r) => r.p);
     for (const p of profiles) {
       const refusal = ctx.policy.rate(p, this.ip, 'dataEnd', now);
-      if (refusal) return this.refuse('dataEnd', refusal, vars, delay);
+      if (refusal) return this.refuse('dataEnd', refusal, this.vars({ domain: recipients[0].domain }), delay);
     }
     ctx.stats.message(recipients, this.size, this.header.length > 20 ? parseLoadTag(this.header) : undefined, now);
     ctx.policy.accepted(profiles, this.ip, now);
