@@ -79,7 +79,7 @@ export function registerSink(program: Command): void {
         smtp: options.smtp ?? DEFAULT_SMTP, http: options.http ?? DEFAULT_HTTP, listeners, profiles: options.profiles,
         profile: options.profile, seed: options.seed, greylistDelayMs, maxSize, tls, dkim,
       });
-      const host = (flag: string | undefined, fallback: string) => (flag ?? fallback).replace(/:\d+$/, '');
+      const host = (flag: string | undefined, fallback: string) => (flag ?? fallback).replace(/:\d+$/, '') || '0.0.0.0';
       const extra = Object.entries(sink.listenerPorts).map(([p, port]) => `, ${p} on ${host(listeners.find((l) => l.profile === p)!.smtp, '')}:${port}`).join('');
       process.stdout.write(`mailops sink: SMTP on ${host(options.smtp, DEFAULT_SMTP)}:${sink.smtpPort}${extra}, HTTP on ${host(options.http, DEFAULT_HTTP)}:${sink.httpPort}` +
         ` (profile ${options.profile ?? 'by domain'}, seed ${options.seed ?? 1})\n`);

@@ -101,6 +101,7 @@ export class Session {
   /** Ends the connection at once (sink shutdown). */
   destroy(): void {
     this.socket.destroy();
+    this.plain.destroy();
   }
 
   private readonly onData = (chunk: Buffer): void => {
