@@ -73,14 +73,9 @@ export class Plan {
   /** Due time (ms since start) of the next message; Infinity when the plan is exhausted. */
   peek(now: number): number {
     const bulk = this.nextBulk === undefined ? Infinity : this.schedule ? this.nextBulk : now;
+    const bulkDue = this.scenario.duration > 0 && bulk > this.scenario.duration ? Infinity : bulk;
     const stream = Math.min(this.nextTx, this.nextMember);
-    const best = Math.min(bulk, stream);
-    if (best === Infinity) return Infinity;
-    if (bulk <= stream) {
-      if (this.scenario.duration > 0 && bulk > this.scenario.duration) return Infinity;
-      return bulk;
-    }
-    return this.streamsOpen(stream, now) ? stream : bulk === Infinity || (this.scenario.duration > 0 && bulk > this.scenario.duration) ? Infinity : bulk;
+    return stream < bulkDue && this.streamsOpen(stream, now) ? stream : bulkDue;
   }
 
   /** Takes the next message; call only after peek() returned a finite time. */
