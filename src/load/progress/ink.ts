@@ -30,13 +30,13 @@ function View({ p, title }: { p: Progress; title: string }) {
   );
 }
 
-export function inkProgress(title: string): { update: (p: Progress) => void; stop: () => void } {
+export function inkProgress(title: string, stdout: NodeJS.WriteStream = process.stdout): { update: (p: Progress) => void; stop: () => void } {
   let app: ReturnType<typeof render> | undefined;
   return {
     update(p) {
       const node = h(View, { p, title });
       if (app) app.rerender(node);
-      else app = render(node, { exitOnCtrlC: false, patchConsole: false });
+      else app = render(node, { stdout, exitOnCtrlC: false, patchConsole: false });
     },
     stop() {
       app?.unmount();
