@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createServer, type AddressInfo } from 'node:net';
 import { startSink, type Sink } from '../../src/sink/index.ts';
 import { startTestRelay, type TestRelay } from '../helpers/relay.ts';
 import { runCli } from '../helpers/cli.ts';
@@ -102,6 +103,18 @@ test('http:// target: autocannon drives POST /api/v1/messages, messages arrive',
   assert.equal(report.totals.failed, 0);
   assert.equal(report.arrival!.missing, 0);
   assert.equal(tagged() + (sink.stats().repliesByPhase.rcpt['550'] ?? 0), report.totals.accepted);
+});
+
+test('an unreachable target exits 1 and names it (SMTP and HTTP)', async () => {
+  const probe = createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const port = (probe.address() as AddressInfo).port;
+  await new Promise<void>((resolve) => probe.close(() => resolve()));
+  for (const scheme of ['smtp', 'http']) {
+    const res = await runCli(['load', 'newsletter', '--messages', '10', '--connections', '2', '--target', `${scheme}://127.0.0.1:${port}`, '--no-report'], { timeoutMs: 30_000 });
+    assert.equal(res.code, 1, res.stderr);
+    assert.match(res.stderr, new RegExp(`mailops load: cannot (connect to|reach) ${scheme}://127\\.0\\.0\\.1:${port}: ECONNREFUSED`));
+  }
 });
 
 test('usage errors exit 2 and name the flag, or the file, key and value', async () => {

@@ -32,6 +32,14 @@ export class HttpEngine {
   private instance: Instance | undefined;
   private stopped = false;
   private exhausted = false;
+  private responses = 0;
+  private errors = 0;
+  private lastResponse = 0;
+  private watchdog: NodeJS.Timeout | undefined;
+  private fail: ((err: Error) => void) | undefined;
+  /** Requests handed to autocannon without a response yet, by lane (a request abandoned after a
+   * connection error never gets one: at the end it counts as failed with "no-response"). */
+  private readonly pending: Record<Lane, number> = { transactional: 0, member: 0, bulk: 0 };
   inFlight = 0;
 
   constructor(o: HttpEngineOptions) {
@@ -65,26 +73,55 @@ export class HttpEngine {
           setupRequest: (req: Req, ctx: Ctx) => this.setup(req, ctx),
           onResponse: (status: number, body: string, ctx: Ctx) => this.response(status, body, ctx),
         }],
-      }, (err) => (err ? reject(new Error(`--target ${this.o.url}: ${err.message}`)) : resolve()));
-      this.instance.on('reqError', (err) => {
-        this.o.metrics.connectError(String((err as NodeJS.ErrnoException).code ?? (err as Error).message));
+      }, (err) => {
+        clearInterval(this.watchdog);
+        this.settleLost();
+        if (err) reject(new Error(`--target ${this.o.url}: ${err.message}`));
+        else resolve();
       });
+      this.fail = reject;
+      this.instance.on('reqError', (err) => this.onError(err as NodeJS.ErrnoException));
+      // Once the plan is exhausted, stop when every request is answered or answers stop coming.
+      this.watchdog = setInterval(() => {
+        if ((this.exhausted || this.stopped) && (this.inFlight === 0 || this.o.now() - this.lastResponse > 10_000)) this.finish();
+      }, 250);
     });
   }
 
   stop(): void {
     this.stopped = true;
-    if (this.inFlight === 0) this.instance?.stop();
+  }
+
+  private finish(): void {
+    clearInterval(this.watchdog);
+    this.instance?.stop();
+  }
+
+  private onError(err: NodeJS.ErrnoException): void {
+    this.errors++;
+    this.o.metrics.connectError(String(err.code ?? err.message));
+    if (this.responses === 0 && this.errors >= 3 * this.o.plan.scenario.connections) {
+      this.stopped = true;
+      this.fail?.(new Error(`cannot reach ${this.o.url}: ${err.code ?? err.message}`));
+      this.finish();
+    }
+  }
+
+  private settleLost(): void {
+    for (const lane of Object.keys(this.pending) as Lane[]) {
+      for (; this.pending[lane] > 0; this.pending[lane]--) this.o.metrics.fail(lane, 'http', 'no-response', '', '-', 'request abandoned after a connection error or timeout');
+    }
+    this.inFlight = 0;
   }
 
   private setup(req: Req, ctx: Ctx): Req {
     const now = this.o.now();
     const plan = this.o.plan;
     if (this.stopped || plan.peek(now) === Infinity) {
+      if (!this.exhausted) this.lastResponse = now;
       // Nothing left: autocannon still wants a request per client; send a harmless one and stop.
       this.exhausted = true;
       ctx.real = false;
-      if (this.inFlight === 0) setImmediate(() => this.instance?.stop());
       return { ...req, method: 'GET', path: '/api/v1/queue', body: undefined };
     }
     const p = plan.take(now);
@@ -97,6 +134,7 @@ export class HttpEngine {
     // The template ends with the SMTP end-of-data line; the API takes the bare message.
     const raw = `${header.toString('latin1')}\r\n${body.toString('latin1', 0, body.length - 3)}`;
     this.inFlight++;
+    this.pending[p.lane]++;
     Object.assign(ctx, { lane: p.lane, start: now, bytes: raw.length, provider: r.provider, real: true });
     return { ...req, method: 'POST', path: '/api/v1/messages', body: JSON.stringify({ from, to: [r.address], lane: p.lane, raw }) };
   }
@@ -104,10 +142,13 @@ export class HttpEngine {
   private response(status: number, body: string, ctx: Ctx): void {
     if (!ctx.real) return;
     ctx.real = false;
+    this.lastResponse = this.o.now();
+    this.responses++;
     this.inFlight--;
-    const ms = this.o.now() - ctx.start!;
+    this.pending[ctx.lane!]--;
+    const ms = this.lastResponse - ctx.start!;
     if (status === 202 || status === 200) this.o.metrics.ok(ctx.lane!, ms * 1000, ms * 1000, ctx.bytes!);
     else this.o.metrics.fail(ctx.lane!, 'http', String(status), '', ctx.provider!, body.slice(0, 200));
-    if ((this.exhausted || this.stopped) && this.inFlight === 0) this.instance?.stop();
+    if ((this.exhausted || this.stopped) && this.inFlight === 0) this.finish();
   }
 }
