@@ -43,6 +43,12 @@ test('greylisting: 450 on the first attempt, 250 once the delay has passed, per 
   assert.equal((await client.next())?.code, 250);
   await client.quit();
   assert.ok(sink.stats().repliesByPhase.rcpt['450'] >= 2);
+  // reset(true) forgets the triplets: the passed recipient is greylisted again.
+  sink.reset(true);
+  const again = await session(sink.smtpPort);
+  await again.client.command('MAIL FROM:<news@shop.test>');
+  assert.equal((await again.client.command('RCPT TO:<anna@greylist-corp.test>'))?.code, 450);
+  await again.client.quit();
 }));
 
 test('rate throttling: Gmail answers 421-4.7.28 with its text after N messages and closes', () => withSink({ profiles: fast({ google: { rate: { messages: 3, window: '60s' } } }) }, async (sink) => {

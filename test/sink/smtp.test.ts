@@ -107,3 +107,20 @@ test('STARTTLS upgrades the connection; mail sent over TLS is accepted', () => w
   connection.quit();
   assert.equal(sink.stats().received, 1);
 }));
+
+test('idle connections get 421 4.4.2 and are closed; a flood of bad commands ends the session', () => withSink({ profile: 'accept-all', idleMs: 300 }, async (sink) => {
+  const { client } = await session(sink.smtpPort);
+  assert.match((await client.next(5000))!.text, /^421 4\.4\.2 Idle timeout/);
+  await client.closed;
+  const flood = await RawClient.open(sink.smtpPort);
+  await flood.next();
+  flood.write(`${'BOGUS\r\n'.repeat(21)}`);
+  const codes = [];
+  for (let i = 0; i < 21; i++) codes.push((await flood.next())?.code);
+  assert.deepEqual(codes, [...Array(20).fill(502), 421]);
+  await flood.closed;
+  const long = await RawClient.open(sink.smtpPort);
+  await long.next();
+  assert.match((await long.command(`EHLO ${'x'.repeat(5000)}`))!.text, /^500 5\.5\.2 Error: line too long/);
+  await long.quit();
+}));
