@@ -38,6 +38,17 @@ function result(stdout: string): { reportDir: string; passed: boolean; report: R
 }
 
 const sinkUrl = () => `http://127.0.0.1:${sink.httpPort}`;
+
+/** Resolves once the relay's queue is empty, so the next test's sink counts are its own. */
+async function relayDrained(timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const queue = (await (await fetch(`${relay.httpUrl}/api/v1/queue`)).json()) as { total: number };
+    if (queue.total === 0) return;
+    if (Date.now() > deadline) throw new Error(`relay still has ${queue.total} messages queued`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
 const tagged = () => Object.values(sink.stats().byLane).reduce((n, l) => n + l.count, 0);
 
 test('smoke scenario through relay to sink: passes, every message accounted for, reports agree with the sink', async () => {
@@ -89,6 +100,7 @@ test('a failing threshold exits 1 and still writes the report', async () => {
   assert.equal(cmp.code, 0, cmp.stderr);
   assert.match(cmp.stdout, /^throughput\s+msgs\/s\s+[\d.]+\s+[\d.]+\s+[+-][\d.]+\s+[+-][\d.]+ %/m);
   assert.match(cmp.stdout, /^bulk send p99\s+ms/m);
+  await relayDrained();
 });
 
 test('http:// target: autocannon drives POST /api/v1/messages, messages arrive', async () => {
