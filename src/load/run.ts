@@ -163,6 +163,8 @@ function buildReport(b: BuildInput): Report {
     arrival: b.arrival ? {
       arrived: b.arrival.arrived, refused: b.arrival.refused, duplicates: b.arrival.duplicates,
       missing: Math.max(0, m.accepted - (b.arrival.arrived - b.arrival.duplicates) - b.arrival.refused),
+      // More arrivals than injections: another run's mail was still draining into the same sink.
+      unexpected: Math.max(0, b.arrival.arrived - b.arrival.duplicates + b.arrival.refused - m.accepted),
       drainMs: b.arrival.drainMs, complete: b.arrival.complete, byProfile: b.arrival.byProfile, replies: b.arrival.replies,
     } : null,
     thresholds: [],

@@ -72,6 +72,7 @@ test('smoke scenario through relay to sink: passes, every message accounted for,
   assert.equal(report.arrival!.arrived, tagged());
   assert.equal(report.arrival!.refused, refused);
   assert.equal(report.arrival!.missing, 0);
+  assert.equal(report.arrival!.unexpected, 0);
   assert.equal(tagged() + refused, report.totals.accepted);
   assert.equal(refused, report.totals.unknownRecipients, 'the unknown users the generator made are the ones refused');
   assert.equal(stats.duplicates, 0);

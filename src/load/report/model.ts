@@ -48,7 +48,7 @@ export interface Report {
     byPhase: Record<string, number>; entries: ErrorEntry[]; connections: Record<string, number>;
   };
   arrival: null | {
-    arrived: number; refused: number; duplicates: number; missing: number; drainMs: number; complete: boolean;
+    arrived: number; refused: number; duplicates: number; missing: number; unexpected: number; drainMs: number; complete: boolean;
     byProfile: Record<string, number>; replies: Record<string, number>;
   };
   thresholds: ThresholdResult[];

@@ -14,6 +14,7 @@ export function renderSummary(r: Report): string {
   if (r.arrival) {
     out.push(`- arrived at the sink ${int(r.arrival.arrived)}, refused by it ${int(r.arrival.refused)}, duplicates ${int(r.arrival.duplicates)}, ` +
       `**missing ${int(r.arrival.missing)}**; drain took ${(r.arrival.drainMs / 1000).toFixed(1)} s${r.arrival.complete ? '' : ' (timed out)'}`);
+    if (r.arrival.unexpected) out.push(`- **${int(r.arrival.unexpected)} more arrivals than injections**: another run was still draining into this sink; arrival figures are not this run's alone`);
   }
   out.push('', '## Lanes', '', '| lane | planned | accepted | failed | send p50 | send p99 | send max | arrival p50 | arrival p99 | arrival max |', '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
   for (const lane of LANES) {
