@@ -107,6 +107,7 @@ export async function runLoad(o: RunOptions): Promise<Report> {
     scenario: s, target: o.target, sink: o.sink, seed: o.seed, runId, plan, metrics, sendMs, startedAt, arrival,
     templateBytes: factory.templateBytes, rssMax,
   });
+  report.interrupted = o.signal?.aborted ?? false;
   o.onProgress?.(progress('done', arrival?.arrived));
   return report;
 }

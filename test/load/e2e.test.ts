@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { createServer, type AddressInfo } from 'node:net';
 import { startSink, type Sink } from '../../src/sink/index.ts';
 import { startTestRelay, type TestRelay } from '../helpers/relay.ts';
-import { runCli } from '../helpers/cli.ts';
+import { runCli, startCli } from '../helpers/cli.ts';
 import type { Report } from '../../src/load/report/model.ts';
 
 let sink: Sink;
@@ -128,6 +128,21 @@ test('an unreachable target exits 1 and names it (SMTP and HTTP)', async () => {
     assert.equal(res.code, 1, res.stderr);
     assert.match(res.stderr, new RegExp(`mailops load: cannot (connect to|reach) ${scheme}://127\\.0\\.0\\.1:${port}: ECONNREFUSED`));
   }
+});
+
+test('Ctrl-C stops sending, finishes what is in flight and still writes the report', async () => {
+  const { child, output } = await startCli(['load', 'newsletter', '--messages', '100000', '--rate', '200', '--target', `smtp://127.0.0.1:${relay.smtpPort}`,
+    '--report', reports], /\] sending +accepted [1-9]/);
+  const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+  child.kill('SIGINT');
+  assert.equal(await exited, 0, output());
+  const dir = /report: (.*)\/report\.html/.exec(output())![1];
+  const report = JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8')) as Report;
+  assert.equal(report.interrupted, true);
+  assert.ok(report.totals.accepted > 0 && report.totals.accepted < 100_000, `accepted ${report.totals.accepted}`);
+  assert.equal(report.totals.failed, 0, 'in-flight transactions completed');
+  assert.match(readFileSync(join(dir, 'summary.md'), 'utf8'), /\*\*Interrupted\*\*/);
+  await relayDrained();
 });
 
 test('usage errors exit 2 and name the flag, or the file, key and value', async () => {

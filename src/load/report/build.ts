@@ -68,6 +68,7 @@ export function buildReport(b: BuildInput): Report {
     } : null,
     thresholds: [],
     passed: true,
+    interrupted: false,
     generator: { templateBytes: b.templateBytes, rssMaxMB: Math.round(b.rssMax / 1048576) },
   };
   report.thresholds = evaluate(report, s.thresholds);

@@ -68,6 +68,7 @@ table{border-collapse:collapse;margin:8px 0}td,th{border:1px solid #ddd;padding:
 </style></head><body>
 <h1>${esc(r.scenario.name)} — run ${esc(r.runId)} — <span class="${r.passed ? 'ok' : 'bad'}">${r.passed ? 'PASSED' : 'FAILED'}</span></h1>
 <p>${esc(r.scenario.description)}</p>
+${r.interrupted ? '<p class="bad">Interrupted: sending was stopped early; the numbers cover what was sent until then.</p>' : ''}
 <p>Target <code>${esc(r.target)}</code> (${r.engine} engine)${r.sink ? `, sink <code>${esc(r.sink)}</code>` : ''}; started ${esc(r.startedAt)}; seed ${r.seed}.</p>
 <div>
 <span class="kpi"><b>${int(r.totals.accepted)}</b>accepted</span>

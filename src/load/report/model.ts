@@ -53,5 +53,7 @@ export interface Report {
   };
   thresholds: ThresholdResult[];
   passed: boolean;
+  /** Sending was stopped early (Ctrl-C): the totals cover what was sent until then. */
+  interrupted: boolean;
   generator: { templateBytes: number; rssMaxMB: number };
 }

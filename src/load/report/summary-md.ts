@@ -7,6 +7,7 @@ import { bytes, int, ms, pct, thresholdValue } from './format.ts';
 export function renderSummary(r: Report): string {
   const out: string[] = [];
   out.push(`# Load run ${r.runId}: ${r.scenario.name} — ${r.passed ? 'PASSED' : 'FAILED'}`, '');
+  if (r.interrupted) out.push('**Interrupted**: sending was stopped early; the numbers cover what was sent until then.', '');
   out.push(`- target: \`${r.target}\` (${r.engine} engine)${r.sink ? `, sink \`${r.sink}\`` : ''}`);
   out.push(`- started ${r.startedAt}, sending took ${r.totals.sendSeconds.toFixed(1)} s, seed ${r.seed}`);
   out.push(`- accepted ${int(r.totals.accepted)} of ${int(r.totals.attempted)} (${pct(r.totals.errorRate)} errors), ${bytes(r.totals.bytes)}`);
