@@ -51,19 +51,24 @@ test('full pipelining: MAIL, RCPT and DATA in one write; the next transaction ri
   }
 });
 
-test('a server without PIPELINING gets one command at a time, and still every message', async () => {
+test('a server without PIPELINING gets one command at a time (RSET after a refusal), and still every message', async () => {
   let mails = 0;
   const server = new SMTPServer({
     hidePIPELINING: true, authOptional: true, disabledCommands: ['STARTTLS'], logger: false, disableReverseLookup: true,
     onMailFrom(_a, _s, cb) { mails++; cb(); },
+    onRcptTo(a, _s, cb) { cb(a.address.startsWith('unknown') ? Object.assign(new Error('5.1.1 user unknown'), { responseCode: 550 }) : undefined); },
     onData(stream, _s, cb) { stream.resume(); stream.on('end', () => cb()); },
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   try {
     const port = (server.server.address() as AddressInfo).port;
-    const scenario = parseScenario({ messages: 200, rate: 'max', connections: 4, bulk: { size: 3000 } }, 'inline.yaml');
+    const scenario = parseScenario({ messages: 200, rate: 'max', connections: 4, bulk: { size: 3000 }, recipients: { unknown: '10%' } }, 'inline.yaml');
     const r = await runLoad({ scenario, target: smtp(port), seed: 2 });
-    assert.equal(r.totals.accepted, 200);
+    // Refused recipients are followed by RSET, so no later MAIL is refused as nested.
+    assert.ok(r.totals.unknownRecipients > 5);
+    assert.equal(r.totals.failed, r.totals.unknownRecipients);
+    assert.deepEqual(Object.keys(r.errors.byCode), ['550']);
+    assert.equal(r.totals.accepted, 200 - r.totals.unknownRecipients);
     assert.equal(mails, 200);
   } finally {
     await new Promise<void>((resolve) => server.close(() => resolve()));

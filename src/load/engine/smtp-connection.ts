@@ -90,6 +90,11 @@ export class SmtpConnection {
       // smtp-server, for one, keeps the envelope after a refused RCPT: a new MAIL would be "nested".
       this.needRset = false;
       this.write('RSET\r\n');
+      if (!this.pipelining) {
+        // Without PIPELINING, MAIL waits for the RSET reply (see onReply).
+        this.expects.push({ kind: 'rset', job, sentAt: now });
+        return;
+      }
       this.expects.push({ kind: 'rset', sentAt: now });
     }
     if (this.pipelining) {
@@ -146,6 +151,8 @@ export class SmtpConnection {
         if (reply.code !== 250) job!.failure ??= { phase: 'eod', reply };
         return this.finish(job!, now, reply);
       case 'rset':
+        if (job) this.command(`MAIL FROM:<${job.from}>\r\n`, 'mail', job, now);
+        return;
       case 'quit':
         return;
     }
