@@ -1,0 +1,104 @@
+// The HTTP API and the queue commands against a running node, and an orderly stop on SIGTERM.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import nodemailer from 'nodemailer';
+import { startTestRelay } from '../helpers/relay.ts';
+import { runCli, startCli } from '../helpers/cli.ts';
+import { RawSmtp } from '../helpers/smtp-client.ts';
+
+const TOKEN = 'test-token-123';
+
+test('health, queue status, metrics, injection with a token, event stream, queue commands', async (t) => {
+  // deliveries go to a closed port: everything stays queued for inspection
+  const relay = await startTestRelay(`http: { token: ${TOKEN} }\n`, { smarthost: '127.0.0.1:9' });
+  t.after(() => relay.stop());
+  const api = (path: string, init?: RequestInit) => fetch(`${relay.httpUrl}${path}`, init);
+
+  assert.deepEqual((await (await api('/health')).json()).status, 'ok');
+
+  // SSE: subscribe first, filtered to received events of the bulk lane
+  const events = await api('/api/v1/events?event=received&lane=bulk');
+  const reader = events.body!.getReader();
+
+  const inject = (body: unknown, token = TOKEN) => api('/api/v1/messages', {
+    method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(body),
+  });
+  assert.equal((await inject({ from: 'a@sender.test', to: ['b@dest.test'], subject: 's', text: 't' }, 'wrong')).status, 401);
+  const bad = await inject({ from: 'a@sender.test', to: [], subject: 's', text: 't' });
+  assert.equal(bad.status, 400);
+  assert.match((await bad.json()).error, /^to: expected a non-empty list/);
+  const unknownLane = await inject({ from: 'a@sender.test', to: ['b@dest.test'], lane: 'urgent', subject: 's', text: 't' });
+  assert.equal(unknownLane.status, 422);
+  assert.match((await unknownLane.json()).error, /550 5\.7\.0 Unknown lane "urgent"/);
+
+  const accepted = await inject({ from: 'a@sender.test', to: ['b@dest.test', 'c@gmail.test'], lane: 'bulk', subject: 'Hello', text: 'Body' });
+  assert.equal(accepted.status, 202);
+  const { id, lane } = await accepted.json();
+  assert.match(id, /^[0-9A-F]{8}$/);
+  assert.equal(lane, 'bulk');
+  const raw = await inject({ from: 'r@app.test', to: ['u@dest.test'], lane: 'transactional', raw: 'From: r@app.test\nSubject: Reset\n\nlink\n' });
+  assert.equal(raw.status, 202);
+
+  let sse = '';
+  while (!sse.includes(`"id":"${id}"`)) sse += new TextDecoder().decode((await reader.read()).value);
+  await reader.cancel();
+  assert.doesNotMatch(sse, /"lane":"transactional"/);
+
+  // wait until both messages have had their first (failed) attempt
+  for (let i = 0; i < 200 && relay.events().filter((e) => e.event === 'deferred').length < 3; i++) await new Promise((r) => setTimeout(r, 20));
+  const queue = await (await api('/api/v1/queue')).json();
+  assert.equal(queue.total, 2);
+  assert.deepEqual(queue.lanes.bulk, { queued: 0, deferred: 2, active: 0, oldestAgeSeconds: queue.lanes.bulk.oldestAgeSeconds });
+  assert.equal(queue.lanes.transactional.deferred, 1);
+  assert.equal(queue.lanes.member.queued + queue.lanes.member.deferred, 0);
+
+  const metrics = await (await api('/metrics')).text();
+  assert.match(metrics, /^mailops_queue_recipients\{lane="bulk",state="deferred"\} 2$/m);
+  assert.match(metrics, /^mailops_received_total\{lane="transactional"\} 1$/m);
+  assert.match(metrics, /^mailops_deferred_total\{lane="bulk"\} 2$/m);
+  assert.match(metrics, /^mailops_delivery_latency_seconds_count\{lane="bulk"\} 0$/m);
+
+  // the queue commands, through the real CLI
+  const node = ['--node', relay.httpUrl];
+  const summary = await runCli(['queue', 'summary', ...node]);
+  assert.equal(summary.code, 0, summary.stderr);
+  assert.match(summary.stdout, /lane bulk/);
+  assert.match(summary.stdout, /^gmail\.test\s+1\s+1/m);
+  const list = JSON.parse((await runCli(['queue', 'list', '--lane', 'bulk', '--json', ...node])).stdout);
+  assert.deepEqual(list.messages.map((m: { id: string }) => m.id), [id]);
+  assert.equal(list.messages[0].recipients.length, 2);
+  assert.match(list.messages[0].recipients[0].lastReply, /^451 4\.4\.1 /);
+
+  const noToken = await runCli(['queue', 'delete', '--domain', 'gmail.test', ...node], { env: { MAILOPS_TOKEN: '' } });
+  assert.equal(noToken.code, 2);
+  assert.match(noToken.stderr, /needs --token or MAILOPS_TOKEN/);
+  const deleted = await runCli(['queue', 'delete', '--domain', 'gmail.test', ...node], { env: { MAILOPS_TOKEN: TOKEN } });
+  assert.equal(deleted.code, 0, deleted.stderr);
+  assert.match(deleted.stdout, /^1 recipient\(s\) deleted/);
+  const retried = await runCli(['queue', 'retry', id, '--token', TOKEN, ...node]);
+  assert.match(retried.stdout, /^1 recipient\(s\) due now/);
+  const after = await (await api('/api/v1/queue')).json();
+  assert.equal(after.total, 2);
+  assert.equal(after.lanes.bulk.queued + after.lanes.bulk.deferred + after.lanes.bulk.active, 1);
+});
+
+test('SIGTERM: new sessions get 421, the node exits 0 and keeps its queue', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'mailops-stop-'));
+  const config = join(dir, 'relay.yaml');
+  writeFileSync(config, `smtp: { listen: "127.0.0.1:0" }\nhttp: { listen: "127.0.0.1:0" }\nspool: { dir: "${join(dir, 'spool')}" }\ndelivery: { smarthost: "127.0.0.1:9" }\n`);
+  const { child, output } = await startCli(['relay', 'start', '--config', config], /"event":"listening".*\n/);
+  t.after(() => child.kill('SIGKILL'));
+  const port = Number(JSON.parse(output().split('\n')[0]).smtp[0].split(':').pop());
+  const transport = nodemailer.createTransport({ host: '127.0.0.1', port, ignoreTLS: true });
+  await transport.sendMail({ from: 'a@sender.test', to: 'b@dest.test', subject: 's', text: 't' });
+  const idle = await RawSmtp.open(port); // an idle session when the signal arrives
+  assert.match(await idle.reply(), /^220 /);
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  child.kill('SIGTERM');
+  assert.match(await idle.reply(), /^421 /);
+  assert.equal(await exited, 0);
+  assert.match(output(), /"event":"stopped","queued":1/);
+});
