@@ -65,13 +65,12 @@ export async function runLoad(o: RunOptions): Promise<Report> {
   o.signal?.addEventListener('abort', () => engine.stop(), { once: true });
 
   let rssMax = process.memoryUsage.rss();
-  let second = 0;
   const progress = (stage: Progress['stage'], arrived?: number): Progress => {
     const elapsed = now() / 1000;
     const last = metrics.timeline.at(-1);
     const expected = plan.expectedTotal(now());
     const done = metrics.accepted + metrics.failed;
-    const rate = last?.sent ?? 0;
+    const rate = last ? Math.round(last.sent / Math.max(last.span, 0.001)) : 0;
     const lanes: Progress['lanes'] = {};
     for (const lane of LANES) if (last?.lanes[lane]) lanes[lane] = { p50: last.lanes[lane]!.p50, p99: last.lanes[lane]!.p99 };
     return {
@@ -80,7 +79,8 @@ export async function runLoad(o: RunOptions): Promise<Report> {
     };
   };
   const ticker = setInterval(() => {
-    metrics.tick(++second);
+    // Buckets end at the real elapsed time: a late timer makes a longer bucket, not a wrong rate.
+    metrics.tick(now() / 1000);
     rssMax = Math.max(rssMax, process.memoryUsage.rss());
     o.onProgress?.(progress('sending'));
   }, 1000);
@@ -91,7 +91,7 @@ export async function runLoad(o: RunOptions): Promise<Report> {
   }
   const sendMs = now();
   // The last partial second still belongs in the timeline.
-  if (sendMs / 1000 > second) metrics.tick(Math.round((sendMs / 1000) * 10) / 10);
+  if (sendMs / 1000 > (metrics.timeline.at(-1)?.t ?? 0) + 0.001) metrics.tick(sendMs / 1000);
   rssMax = Math.max(rssMax, process.memoryUsage.rss());
 
   let arrival: Arrival | undefined;

@@ -25,8 +25,10 @@ export function percentiles(h: hdr.Histogram): Percentiles {
 }
 
 export interface TimelinePoint {
-  /** Seconds since the start (end of the bucket). */
+  /** Seconds since the start at the end of the bucket (ms precision). */
   t: number;
+  /** Length of the bucket in seconds (about 1; the last one is shorter). */
+  span: number;
   sent: number;
   failed: number;
   lanes: Partial<Record<Lane, { count: number; p50: number; p99: number }>>;
@@ -99,7 +101,7 @@ export class Metrics {
     this.connectionErrors[reason] = (this.connectionErrors[reason] ?? 0) + 1;
   }
 
-  /** Closes the current 1 s bucket. */
+  /** Closes the current bucket at `t` seconds since the start. */
   tick(t: number): TimelinePoint {
     const lanes: TimelinePoint['lanes'] = {};
     for (const lane of LANES) {
@@ -108,7 +110,9 @@ export class Metrics {
       lanes[lane] = { count: h.totalCount, p50: h.getValueAtPercentile(50) / 1000, p99: h.getValueAtPercentile(99) / 1000 };
       h.reset();
     }
-    const point = { t, sent: this.bucketSent, failed: this.bucketFailed, lanes };
+    const end = Math.round(t * 1000) / 1000;
+    const span = Math.round((end - (this.timeline.at(-1)?.t ?? 0)) * 1000) / 1000;
+    const point = { t: end, span, sent: this.bucketSent, failed: this.bucketFailed, lanes };
     this.timeline.push(point);
     this.bucketSent = 0;
     this.bucketFailed = 0;

@@ -47,8 +47,9 @@ export function buildReport(b: BuildInput): Report {
       attempted, accepted: m.accepted, failed: m.failed, errorRate: attempted ? m.failed / attempted : 0, bytes: m.bytes,
       sendSeconds: Math.round(sendSeconds * 1000) / 1000,
       throughput: sendSeconds > 0 ? Math.round((m.accepted / sendSeconds) * 10) / 10 : 0,
-      // Full 1 s buckets only; a run shorter than a second reports its average.
-      peakThroughput: Math.max(0, ...m.timeline.filter((p) => Number.isInteger(p.t)).map((p) => p.sent)) || Math.round(m.accepted / Math.max(sendSeconds, 0.001)),
+      // Buckets of at least half a second only; a run shorter than that reports its average.
+      peakThroughput: Math.round(Math.max(0, ...m.timeline.filter((p) => p.span >= 0.5).map((p) => p.sent / p.span)))
+        || Math.round(m.accepted / Math.max(sendSeconds, 0.001)),
       connections: m.connections, unknownRecipients: m.unknownRecipients,
     },
     lanes,

@@ -17,8 +17,8 @@ function table(head: string[], rows: string[][]): string {
 
 export function renderHtml(r: Report): string {
   const tl = r.timeline;
-  // The last bucket may be shorter than a second: plot a rate, not its raw count.
-  const span = (i: number) => Math.max(tl[i].t - (i > 0 ? tl[i - 1].t : 0), 0.1);
+  // A bucket may be shorter or longer than a second: plot a rate, not its raw count.
+  const span = (i: number) => Math.max(tl[i].span, 0.1);
   const throughput = lineChart({
     id: 'chart-throughput', xLabel: 'seconds since start', yLabel: 'messages per second',
     series: [
