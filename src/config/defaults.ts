@@ -20,7 +20,7 @@ export function defaultConfigDocument(): Record<string, unknown> {
       maxHeaderSize: '256KB',
     },
     http: { listen: '127.0.0.1:8025' },
-    spool: { dir: './var/spool', commitInterval: '2ms', commitBatch: 500 },
+    spool: { dir: './var/spool', commitInterval: '0ms', commitBatch: 500 },
     lanes: {
       transactional: { concurrency: 20, reserve: 2, retry: { initial: '1m', max: '1h', factor: 2 }, lifetime: '1d' },
       member: { concurrency: 50, reserve: 1, retry: { initial: '1m', max: '1h', factor: 2 }, lifetime: '5d' },

@@ -77,3 +77,9 @@ test('mailops --help lists the commands; an unknown flag is a usage error (exit 
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /unknown option '--no-such-flag'/);
 });
+
+test('the commented example config in the repo is valid and matches the embedded defaults', () => {
+  const example = loadRelayConfig(new URL('../../config/mailops.example.yaml', import.meta.url).pathname);
+  const defaults = loadRelayConfig();
+  assert.deepEqual({ ...example, smtp: { ...example.smtp, hostname: '' } }, { ...defaults, smtp: { ...defaults.smtp, hostname: '' } });
+});
