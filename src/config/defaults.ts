@@ -1,5 +1,6 @@
 // Embedded defaults: `mailops relay start` with no config runs on these, needing nothing else.
 import { hostname } from 'node:os';
+import { shapingDefaults } from './sending.ts';
 
 export const DEFAULT_LANE_NAMES = ['transactional', 'member', 'bulk'] as const;
 
@@ -39,5 +40,8 @@ export function defaultConfigDocument(): Record<string, unknown> {
       dnsServers: [],
     },
     log: {},
+    dkim: [],
+    bounces: {},
+    shaping: shapingDefaults(),
   };
 }

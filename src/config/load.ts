@@ -6,6 +6,7 @@ import { parseDocument } from 'yaml';
 import { defaultConfigDocument } from './defaults.ts';
 import { ConfigError } from './errors.ts';
 import { isDoc, merge, Reader } from './reader.ts';
+import { readBounces, readDkim, readEgress, readShaping } from './sending.ts';
 import type { ClassifyRule, LaneConfig, RelayConfig } from './types.ts';
 import { cidrList } from '../util/network.ts';
 
@@ -58,7 +59,7 @@ export function loadRelayConfig(file?: string, overrides: ConfigOverrides = {}):
 
 function validate(doc: Record<string, unknown>, source: string): RelayConfig {
   const root = new Reader(doc, '', source);
-  root.only(['smtp', 'http', 'spool', 'lanes', 'classify', 'routes', 'delivery', 'log']);
+  root.only(['smtp', 'http', 'spool', 'lanes', 'classify', 'routes', 'delivery', 'log', 'dkim', 'bounces', 'shaping']);
 
   const smtp = root.child('smtp');
   smtp.only(['listen', 'hostname', 'maxMessageSize', 'relayNetworks', 'tls', 'auth', 'maxRecipients', 'maxConnections',
@@ -152,6 +153,9 @@ function validate(doc: Record<string, unknown>, source: string): RelayConfig {
       dnsServers: delivery.stringList('dnsServers'),
     },
     log: { file: log.optionalString('file') },
+    dkim: readDkim(root),
+    bounces: readBounces(root, laneNames),
+    shaping: readShaping(root, delivery.duration('idleTimeout')),
   };
 }
 
@@ -166,7 +170,7 @@ function readLanes(lanes: Reader): LaneConfig[] {
     if (!/^[a-z][a-z0-9_-]*$/.test(name)) throw new ConfigError(`${lanes.source}: ${lanes.key(name)}: lane names are lower-case letters, digits, - and _`);
     const given = lanes.doc[name];
     const lane = new Reader(isDoc(given) ? merge(LANE_DEFAULTS, given) : given, lanes.key(name), lanes.source);
-    lane.only(['priority', 'concurrency', 'reserve', 'retry', 'lifetime', 'route']);
+    lane.only(['priority', 'concurrency', 'reserve', 'retry', 'lifetime', 'route', 'egress']);
     const retry = lane.child('retry');
     retry.only(['initial', 'max', 'factor']);
     return {
@@ -182,6 +186,7 @@ function readLanes(lanes: Reader): LaneConfig[] {
       },
       lifetime: lane.duration('lifetime'),
       route: lane.optionalHostPort('route', 25),
+      egress: readEgress(lane),
     };
   });
   return out.sort((a, b) => a.priority - b.priority).map((lane, priority) => ({ ...lane, priority }));

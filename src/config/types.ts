@@ -1,6 +1,7 @@
 // The relay's resolved configuration: what the rest of the code reads. Every duration is in
 // milliseconds and every size in bytes here; the YAML accepts human units (see config/load.ts).
 import type { HostPort } from '../util/units.ts';
+import type { BouncesConfig, DkimKeyConfig, LaneEgress, ShapingConfig } from './sending-types.ts';
 
 export interface RetrySchedule { initial: number; max: number; factor: number }
 
@@ -16,6 +17,8 @@ export interface LaneConfig {
   lifetime: number;
   /** Smarthost for every message of this lane (routes for a domain still win). */
   route?: HostPort;
+  /** Source address and HELO name for this lane's delivery connections. */
+  egress?: LaneEgress;
 }
 
 export interface ClassifyRule {
@@ -62,4 +65,7 @@ export interface RelayConfig {
     dnsServers: string[];
   };
   log: { file?: string };
+  dkim: DkimKeyConfig[];
+  bounces: BouncesConfig;
+  shaping: ShapingConfig;
 }
