@@ -8,6 +8,7 @@ import { queueId, type Spool } from '../spool/spool.ts';
 import { classify, type Origin } from './classify.ts';
 import { headerFields, headerLength, withoutFields } from './message.ts';
 import { smtpError } from './reply.ts';
+import { prepareMessage, type Preparer } from '../sign/prepare.ts';
 
 export interface Intake {
   config: RelayConfig;
@@ -16,6 +17,8 @@ export interface Intake {
   metrics: Metrics;
   /** Called after each durable commit with the message's lane (wakes the lane's scheduler). */
   committed: (lane: string) => void;
+  /** RFC 5322 fix-ups, Received and DKIM signing before the commit (sign/prepare.ts). */
+  preparer?: Preparer;
 }
 
 export interface Submission extends Origin {
@@ -24,6 +27,10 @@ export interface Submission extends Origin {
   lane?: string;
   client: string;
   body: Buffer;
+  /** For the Received field: EHLO name, TLS cipher, SMTP or HTTP. */
+  helo?: string;
+  tls?: { version?: string; name?: string };
+  protocol?: 'SMTP' | 'HTTP';
 }
 
 export async function accept(intake: Intake, submission: Submission): Promise<{ id: string; lane: string }> {
@@ -35,7 +42,10 @@ export async function accept(intake: Intake, submission: Submission): Promise<{ 
   const tagName = config.classify.header.toLowerCase();
   const tags = headerFields(submission.body, length).filter((field) => field.name.toLowerCase() === tagName);
   const lane = classify(config, submission.lane ?? tags[0]?.value, submission);
-  const body = withoutFields(submission.body, tags);
+  const stripped = withoutFields(submission.body, tags);
+  const body = intake.preparer ? await prepareMessage(intake.preparer, stripped, {
+    client: submission.client, helo: submission.helo, tls: submission.tls, protocol: submission.protocol ?? 'SMTP', recipients: submission.recipients,
+  }) : stripped;
   const receivedAt = Date.now();
   let id: number;
   try {
