@@ -43,7 +43,7 @@ export async function injectMessage(intake: Intake, req: IncomingMessage, client
     message = await new MailComposer({ from, to: to as string[], subject, text, html }).compile().build();
   }
   try {
-    return await accept(intake, { sender: from, recipients: to as string[], client, user, lane, body: message });
+    return await accept(intake, { sender: from, recipients: to as string[], client, user, lane, body: message, protocol: 'HTTP' });
   } catch (err) {
     const reply = err as SmtpReplyError;
     if (!reply.responseCode) throw err;

@@ -123,6 +123,8 @@ export async function startSmtp(intake: Intake, tls: TlsMaterial): Promise<SmtpL
           user: typeof session.user === 'string' ? session.user : undefined,
           listener: formatHostPort({ host: plainAddress(session.localAddress), port: session.localPort }),
           body: collector.body(),
+          helo: session.hostNameAppearsAs,
+          tls: session.secure ? (session as { tlsOptions?: { version?: string; name?: string } }).tlsOptions || {} : undefined,
         }).then(
           ({ id }) => reply(null, `2.0.0 Ok: queued as ${id}`),
           (err: Error) => reply(err),
