@@ -10,6 +10,7 @@ import { startSmtp } from './receive/server.ts';
 import { tlsMaterial } from './receive/tls.ts';
 import { Scheduler } from './schedule/scheduler.ts';
 import { Spool } from './spool/spool.ts';
+import { KeyTable } from './sign/keys.ts';
 
 export interface RelayNode {
   config: RelayConfig;
@@ -26,6 +27,7 @@ const RECLAIM_EVERY_MS = 10_000;
 const RECLAIM_PAGES = 2048;
 
 export async function startRelay(config: RelayConfig, options: { log?: EventLog } = {}): Promise<RelayNode> {
+  const keys = new KeyTable(config.dkim); // a bad DKIM key stops the start before anything is opened
   const log = options.log ?? new EventLog(config.log.file);
   const lanes = config.lanes.map((l) => l.name);
   const spool = new Spool(config.spool.dir, { commitBatch: config.spool.commitBatch, commitInterval: config.spool.commitInterval, lanes });
@@ -34,7 +36,8 @@ export async function startRelay(config: RelayConfig, options: { log?: EventLog 
   const router = new Router(config, spool, scheduler, log);
   scheduler.router = router;
   // A committed message wakes its lane at once rather than at the lane's next timer.
-  const intake = { config, spool, log, metrics, committed: (lane: string) => scheduler.wake(lane) };
+  const preparer = { hostname: config.smtp.hostname, keys };
+  const intake = { config, spool, log, metrics, committed: (lane: string) => scheduler.wake(lane), preparer };
   const tls = await tlsMaterial(config);
   const smtp = await startSmtp(intake, tls);
   const api = await startApi({ ...intake, scheduler, router, startedAt: Date.now() }, config.http.listen);
