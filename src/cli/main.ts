@@ -7,6 +7,7 @@ import { registerQueue } from './queue.ts';
 import { registerSink } from './sink.ts';
 import { registerLoad } from './load.ts';
 import { registerAudit } from './audit.ts';
+import { registerTop } from './top.ts';
 
 const program = new Command('mailops')
   .description('Priority-aware SMTP relay, newsletter load generator, DKIM/DNS/CSA audit and live dashboards for high-volume mail.')
@@ -19,6 +20,7 @@ registerQueue(program);
 registerSink(program);
 registerLoad(program);
 registerAudit(program);
+registerTop(program);
 
 try {
   await program.parseAsync(process.argv);

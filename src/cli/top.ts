@@ -1,0 +1,23 @@
+// `mailops top`: live terminal dashboard of queue depth per priority lane across relay nodes.
+import type { Command } from 'commander';
+import { collect, examples, positiveInt } from './usage.ts';
+
+export function registerTop(program: Command): void {
+  program
+    .command('top')
+    .description('live dashboard of queue depth, rates, latency, destinations and events per lane across relay nodes')
+    .option('--node <url>', 'relay HTTP API to watch (repeatable; default http://127.0.0.1:8025)', collect)
+    .option('--interval <duration>', 'refresh interval', '1s')
+    .option('--history <duration>', 'how far back the depth chart reaches', '5m')
+    .option('--top <n>', 'busiest destination domains to show', positiveInt('--top'), 10)
+    .option('--once', 'print one snapshot (two polls one interval apart) and exit; exit 1 if no node answers')
+    .option('--json', 'with --once: print the snapshot as JSON')
+    .addHelpText('after', examples([
+      'mailops top',
+      'mailops top --node http://relay1:8025 --node http://relay2:8025 --node http://relay3:8025',
+      'mailops top --interval 2s --history 15m',
+      'mailops top --once',
+      'mailops top --once --json --node http://relay1:8025 | jq .lanes',
+    ]) + '\nKeys: q quits, n/p switch between the aggregate and each node, ? shows help.\nSee docs/top.md.\n')
+    .action(async (options) => (await import('../tui/run.ts')).runTop(options));
+}

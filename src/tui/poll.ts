@@ -1,0 +1,107 @@
+// One poll of one relay node over its HTTP API. /health decides whether the node is up; the other
+// endpoints are read defensively (a missing or malformed answer becomes a `problem`, never a throw)
+// so that a half-upgraded or misbehaving node still shows what it can.
+import { parsePrometheus } from './prometheus.ts';
+import { OUTCOMES, type Counters, type CumulativeHistogram, type DomainQueue, type LaneQueue, type Reading } from './types.ts';
+
+export class NodeDown extends Error {
+  override name = 'NodeDown';
+}
+
+async function get(base: string, path: string, signal: AbortSignal): Promise<Response> {
+  let res: Response;
+  try {
+    res = await fetch(new URL(path, base), { signal });
+  } catch (err) {
+    const e = err as Error & { cause?: Error & { code?: string } };
+    const why = e.name === 'TimeoutError' || e.name === 'AbortError' ? 'no answer in time' : (e.cause?.code ?? e.cause?.message ?? e.message);
+    throw new NodeDown(`GET ${path}: ${why}`);
+  }
+  if (!res.ok) {
+    await res.body?.cancel();
+    throw new NodeDown(`GET ${path}: HTTP ${res.status}`);
+  }
+  return res;
+}
+
+async function getJson(base: string, path: string, signal: AbortSignal): Promise<any> {
+  const res = await get(base, path, signal);
+  try {
+    return await res.json();
+  } catch {
+    throw new NodeDown(`GET ${path}: not JSON`);
+  }
+}
+
+const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v) && v >= 0;
+const isObject = (v: unknown): v is Record<string, any> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+function readQueue(body: any): Reading['queue'] {
+  if (!isObject(body) || !isObject(body.lanes)) throw new Error('no "lanes" object');
+  const lanes: Record<string, LaneQueue> = {};
+  for (const [lane, v] of Object.entries(body.lanes)) {
+    if (!isObject(v)) continue;
+    lanes[lane] = {
+      queued: isCount(v.queued) ? v.queued : 0, deferred: isCount(v.deferred) ? v.deferred : 0,
+      active: isCount(v.active) ? v.active : 0, oldestAgeSeconds: isCount(v.oldestAgeSeconds) ? v.oldestAgeSeconds : 0,
+    };
+  }
+  return { lanes, total: isCount(body.total) ? body.total : 0 };
+}
+
+function readSummary(body: any): Record<string, DomainQueue[]> {
+  if (!isObject(body) || !isObject(body.lanes)) throw new Error('no "lanes" object');
+  const out: Record<string, DomainQueue[]> = {};
+  for (const [lane, v] of Object.entries(body.lanes)) {
+    if (!isObject(v) || !Array.isArray(v.domains)) continue;
+    out[lane] = v.domains.filter((d: any) => isObject(d) && typeof d.domain === 'string' && isCount(d.total))
+      .map((d: any) => ({ domain: d.domain, total: d.total }));
+  }
+  return out;
+}
+
+function readMetrics(text: string): { counters: Record<string, Counters>; latency: Record<string, CumulativeHistogram> } {
+  const counters: Record<string, Counters> = {};
+  const buckets: Record<string, [number, number][]> = {};
+  for (const s of parsePrometheus(text, 'mailops_')) {
+    const lane = s.labels.lane;
+    if (lane === undefined) continue;
+    const outcome = /^mailops_(\w+)_total$/.exec(s.name)?.[1] as (typeof OUTCOMES)[number] | undefined;
+    if (outcome && (OUTCOMES as readonly string[]).includes(outcome)) {
+      (counters[lane] ??= { received: 0, delivered: 0, deferred: 0, failed: 0, expired: 0 })[outcome] = s.value;
+    } else if (s.name === 'mailops_delivery_latency_seconds_bucket') {
+      const le = s.labels.le === '+Inf' ? Infinity : Number(s.labels.le);
+      if (!Number.isNaN(le)) (buckets[lane] ??= []).push([le, s.value]);
+    }
+  }
+  const latency: Record<string, CumulativeHistogram> = {};
+  for (const [lane, list] of Object.entries(buckets)) {
+    list.sort((a, b) => a[0] - b[0]);
+    latency[lane] = { le: list.map((b) => b[0]), counts: list.map((b) => b[1]) };
+  }
+  return { counters, latency };
+}
+
+/** Throws NodeDown when /health does not answer "ok"; otherwise returns what the node told. */
+export async function pollNode(base: string, options: { timeoutMs: number; top: number }): Promise<Reading> {
+  const signal = AbortSignal.timeout(options.timeoutMs);
+  const health = await getJson(base, '/health', signal);
+  if (!isObject(health) || health.status !== 'ok') throw new NodeDown(`GET /health: status ${JSON.stringify(health?.status)}`);
+  const reading: Reading = {
+    at: Date.now(), uptimeSeconds: isCount(health.uptimeSeconds) ? health.uptimeSeconds : 0,
+    lanes: Array.isArray(health.lanes) ? health.lanes.filter((l: unknown) => typeof l === 'string') : [], problems: [],
+  };
+  const part = async (path: string, read: (res: Response) => Promise<void>) => {
+    try {
+      await read(await get(base, path, signal));
+    } catch (err) {
+      reading.problems.push(err instanceof NodeDown ? err.message : `GET ${path}: ${(err as Error).message}`);
+    }
+  };
+  await Promise.all([
+    part('/api/v1/queue', async (res) => void (reading.queue = readQueue(await res.json()))),
+    part(`/api/v1/queue/summary?top=${options.top}`, async (res) => void (reading.domains = readSummary(await res.json()))),
+    part('/metrics', async (res) => void Object.assign(reading, readMetrics(await res.text()))),
+  ]);
+  return reading;
+}
