@@ -5,7 +5,7 @@ import { createServer, type AddressInfo, type Server } from 'node:net';
 import { createSecureContext, type SecureContext } from 'node:tls';
 import { ConfigError } from '../config/errors.ts';
 import { parseHostPort, type HostPort } from '../util/units.ts';
-import { createDkimSampler, type DkimOptions } from './dkim.ts';
+import type { DkimOptions } from './dkim.ts';
 import { createApiServer } from './http.ts';
 import { Policy } from './policy.ts';
 import { loadProfiles, type Profile } from './profiles.ts';
@@ -95,7 +95,8 @@ export async function startSink(options: SinkOptions = {}): Promise<Sink> {
   const hostname = options.hostname ?? 'sink.mailops.test';
   let secureContext: SecureContext | undefined;
   if (options.tls !== false) secureContext = createSecureContext(options.tls ?? (await selfSigned(hostname)));
-  const dkim = options.dkim && options.dkim.sample > 0 ? createDkimSampler(options.dkim, stats, seed) : undefined;
+  // mailauth is loaded only when DKIM verification is asked for.
+  const dkim = options.dkim && options.dkim.sample > 0 ? (await import('./dkim.ts')).createDkimSampler(options.dkim, stats, seed) : undefined;
 
   const sessions = new Set<Session>();
   const base: SessionContext = {
