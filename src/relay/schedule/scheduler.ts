@@ -10,6 +10,7 @@ import type { EventLog } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
 import { queueId, type ClaimedRecipient, type Spool } from '../spool/spool.ts';
 import { nextAttempt } from './retry.ts';
+import type { Bounces } from '../bounce/handler.ts';
 
 interface LaneState {
   lane: LaneConfig;
@@ -28,6 +29,8 @@ export class Scheduler implements OutcomeSink {
   private readonly metrics: Metrics;
   private readonly log: EventLog;
   router!: Router;
+  /** Failure classes, DSNs and the suppression list (bounce/handler.ts). */
+  bounces?: Bounces;
   private stopping = false;
 
   constructor(config: RelayConfig, spool: Spool, metrics: Metrics, log: EventLog) {
@@ -70,7 +73,10 @@ export class Scheduler implements OutcomeSink {
       return;
     }
     state.inFlight += claimed.length;
-    for (const job of this.jobs(state.lane, claimed)) this.router.submit(job);
+    for (const job of this.jobs(state.lane, claimed)) {
+      if (this.bounces) this.screen(job);
+      if (job.recipients.length) this.router.submit(job);
+    }
     if (claimed.length === want) return; // more is due: outcomes call refill again as they free the window
     const due = this.spool.nextDue(state.lane.name);
     const sleep = due === undefined ? MAX_SLEEP_MS : Math.min(MAX_SLEEP_MS, Math.max(10, due - Date.now()));
@@ -87,6 +93,23 @@ export class Scheduler implements OutcomeSink {
       else jobs.set(key, { lane, messageId: r.messageId, domain: r.domain, recipients: [r] });
     }
     return [...jobs.values()];
+  }
+
+  /** Suppressed recipients fail at once, without an attempt and without a DSN. */
+  private screen(job: Job): void {
+    const held = this.bounces!.suppressed(job);
+    if (held.length === 0) return;
+    const now = Date.now();
+    const meta = this.spool.messageMeta(job.messageId);
+    const rs = held.map((h) => h.recipient);
+    job.recipients = job.recipients.filter((r) => !rs.includes(r));
+    this.persist(() => this.spool.finish(job.lane.name, rs));
+    this.metrics.count(job.lane.name, 'failed', rs.length);
+    for (const h of held) {
+      this.bounces!.classify(job.lane.name, 'failed', h.reply);
+      this.event('failed', job, h.recipient, h.reply, {}, meta, now, { class: 'bad-mailbox', suppressed: true });
+    }
+    this.settled(job, rs.length);
   }
 
   private settled(job: Job, n: number): void {
@@ -120,9 +143,11 @@ export class Scheduler implements OutcomeSink {
   failed(job: Job, recipients: ClaimedRecipient[], reply: string, attempt: AttemptInfo): void {
     const now = Date.now();
     const meta = this.spool.messageMeta(job.messageId);
+    const cls = this.bounces?.classify(job.lane.name, 'failed', reply, recipients.length);
+    if (cls) this.bounces!.permanent(job, recipients, reply, attempt, cls, 'failed'); // before finish: the DSN reads the message
     this.persist(() => this.spool.finish(job.lane.name, recipients));
     this.metrics.count(job.lane.name, 'failed', recipients.length);
-    for (const r of recipients) this.event('failed', job, r, reply, attempt, meta, now);
+    for (const r of recipients) this.event('failed', job, r, reply, attempt, meta, now, { class: cls });
     this.settled(job, recipients.length);
   }
 
@@ -132,14 +157,17 @@ export class Scheduler implements OutcomeSink {
     for (const r of recipients) {
       const decision = nextAttempt(job.lane, r.attempts + 1, meta?.receivedAt ?? now, now);
       if (decision.expired) {
+        const cls = this.bounces?.classify(job.lane.name, 'expired', reply);
+        if (cls) this.bounces!.permanent(job, [r], reply, attempt, cls, 'expired');
         this.persist(() => this.spool.finish(job.lane.name, [r]));
         this.metrics.count(job.lane.name, 'expired');
-        this.event('expired', job, r, reply, attempt, meta, now);
+        this.event('expired', job, r, reply, attempt, meta, now, { class: cls });
       } else {
         const nextAt = Math.max(decision.nextAt, notBefore);
         this.persist(() => this.spool.defer(job.lane.name, [r], nextAt, reply));
         this.metrics.count(job.lane.name, 'deferred');
-        this.event('deferred', job, r, reply, attempt, meta, now, { nextAttempt: new Date(nextAt).toISOString() });
+        const cls = this.bounces?.classify(job.lane.name, 'deferred', reply);
+        this.event('deferred', job, r, reply, attempt, meta, now, { nextAttempt: new Date(nextAt).toISOString(), class: cls });
       }
     }
     this.settled(job, recipients.length);
