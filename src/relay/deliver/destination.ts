@@ -5,6 +5,7 @@
 import type { LaneConfig } from '../../config/types.ts';
 import type { HopAnswer } from './mx.ts';
 import type { Job } from './job.ts';
+import type { Site } from '../shape/site.ts';
 
 /** Connections in use per lane across all destinations (each lane's `concurrency`). */
 export class LaneSlots {
@@ -23,6 +24,8 @@ export class Destination {
   /** No new connection before this time (after the destination failed to answer). */
   pausedUntil = 0;
   pauseReply = '';
+  /** The shaping site whose limits this destination shares; connections wait until it is known. */
+  site?: Site;
   private readonly waiting: ((job: Job | undefined) => void)[][];
   private readonly lanes: LaneConfig[];
   private readonly limit: number;
@@ -99,6 +102,7 @@ export class Destination {
     const i = lane.priority;
     if (this.queues[i].length <= this.connections[i] - this.waiting[i].length) return false;
     if (this.total >= this.limit - this.reservedAbove(lane) || Date.now() < this.pausedUntil) return false;
+    if (!this.site || !this.site.admit(this)) return false;
     if (this.slots.used[i] >= lane.concurrency) {
       this.starved(this, lane);
       return false;
@@ -113,6 +117,7 @@ export class Destination {
         this.connections[lane.priority]++;
         this.slots.used[lane.priority]++;
         this.total++;
+        this.site!.open++;
         this.open(this, lane);
       }
     }
@@ -122,6 +127,7 @@ export class Destination {
     this.connections[lane.priority]--;
     this.slots.used[lane.priority]--;
     this.total--;
+    if (this.site) this.site.open--;
   }
 
   /** Takes every queued job out (when the destination is paused or failed). */

@@ -10,6 +10,11 @@ import { runConnection } from './connection.ts';
 import { Destination, LaneSlots } from './destination.ts';
 import type { Job, OutcomeSink } from './job.ts';
 import { MxResolver, type HopAnswer } from './mx.ts';
+import { Shaper } from '../shape/shaper.ts';
+import type { Site } from '../shape/site.ts';
+
+/** How far ahead jobs of a site suspended until further notice are deferred (they come back and are deferred again). */
+const SUSPENDED_RECHECK_MS = 3_600_000;
 
 export class Router {
   readonly destinations = new Map<string, Destination>();
@@ -23,6 +28,9 @@ export class Router {
   /** Per lane, destinations waiting for one of the lane's connection slots, in arrival order. */
   private readonly starved: Set<Destination>[];
   private stopping = false;
+  readonly shaper: Shaper;
+  /** Domains an operator suspended (`mailops queue suspend`): until when, and why. */
+  readonly suspended = new Map<string, { until: number; reason: string }>();
 
   constructor(config: RelayConfig, spool: Spool, outcomes: OutcomeSink, log: EventLog) {
     this.config = config;
@@ -32,6 +40,8 @@ export class Router {
     this.slots = new LaneSlots(config.lanes);
     this.starved = config.lanes.map(() => new Set());
     this.mx = new MxResolver(config.delivery.dnsServers, config.delivery.port);
+    this.shaper = new Shaper(config, log);
+    this.shaper.onPause = (site) => this.sitePaused(site);
   }
 
   /** The smarthost that a route, the lane or the global setting names for this domain, if any. */
@@ -48,6 +58,8 @@ export class Router {
       this.outcomes.deferred(job, job.recipients, destination.pauseReply, {}, destination.pausedUntil);
       return;
     }
+    const held = this.hold(job.domain, destination.site);
+    if (held) return this.outcomes.deferred(job, job.recipients, held.reply, {}, held.until);
     destination.enqueue(job);
   }
 
@@ -62,13 +74,63 @@ export class Router {
       destination = new Destination(key, resolve, this.config.lanes, this.config.delivery.maxConnectionsPerDestination,
         this.slots, (d, lane) => this.open(d, lane), (d, lane) => this.starved[lane.priority].add(d));
       this.destinations.set(key, destination);
+      this.assignSite(destination, smarthost ? undefined : job.domain);
     }
     return destination;
   }
 
+  /** Whether jobs for a domain must wait: an operator's suspension, or its site's pause. */
+  private hold(domain: string, site: Site | undefined): { reply: string; until: number } | undefined {
+    const now = Date.now();
+    const manual = this.suspended.get(domain);
+    if (manual && manual.until > now) return { reply: `451 4.7.0 ${domain} suspended by the operator (${manual.reason})`, until: Math.min(manual.until, now + SUSPENDED_RECHECK_MS) };
+    if (manual) this.suspended.delete(domain);
+    if (site?.paused(now)) return { reply: site.pauseReply, until: Math.min(site.pausedUntil, now + SUSPENDED_RECHECK_MS) };
+    return undefined;
+  }
+
+  /** Sites group destinations by provider or MX set, so the site is known after the MX lookup. */
+  private assignSite(destination: Destination, domain: string | undefined): void {
+    const join = (site: Site) => {
+      destination.site = site;
+      site.members.add(destination);
+      if (site.paused()) this.sitePaused(site);
+      else destination.pump();
+    };
+    if (!domain) return join(this.shaper.siteForSmarthost(destination.key));
+    void this.mx.hops(domain).then((answer) => join(this.shaper.siteForMx(answer.ok ? answer.hops.map((h) => h.mx) : [domain])));
+  }
+
+  /** A site was paused or suspended: what its destinations have queued waits until it returns. */
+  private sitePaused(site: Site): void {
+    const hold = { reply: site.pauseReply, until: Math.min(site.pausedUntil, Date.now() + SUSPENDED_RECHECK_MS) };
+    for (const member of site.members) {
+      const destination = member as Destination;
+      for (const job of destination.drain()) this.outcomes.deferred(job, job.recipients, hold.reply, {}, hold.until);
+      destination.dismissIdle();
+    }
+  }
+
+  /** Outcomes of one connection, with every failure reply shown to the site's backoff rules first. */
+  private observed(site: Site | undefined): OutcomeSink {
+    const o = this.outcomes;
+    if (!site) return o;
+    const seen = (reply: string) => {
+      this.shaper.observe(site, reply);
+      return site.paused() ? Math.min(site.pausedUntil, Date.now() + SUSPENDED_RECHECK_MS) : 0;
+    };
+    return {
+      delivered: (job, rs, reply, attempt) => o.delivered(job, rs, reply, attempt),
+      failed: (job, rs, reply, attempt) => { seen(reply); o.failed(job, rs, reply, attempt); },
+      deferred: (job, rs, reply, attempt, notBefore) => { const until = seen(reply); o.deferred(job, rs, reply, attempt, Math.max(notBefore ?? 0, until)); },
+      released: (job) => o.released(job),
+      vanished: (job) => o.vanished(job),
+    };
+  }
+
   private open(destination: Destination, lane: LaneConfig): void {
     const run = runConnection(destination, lane, {
-      config: this.config, spool: this.spool, outcomes: this.outcomes, stopping: () => this.stopping,
+      config: this.config, spool: this.spool, outcomes: this.observed(destination.site), stopping: () => this.stopping,
       unreachable: (d, reply, permanent) => this.unreachable(d, reply, permanent),
     }).catch((err) => this.log.emit('delivery-error', { destination: destination.key, error: (err as Error).message }));
     this.running.add(run);
@@ -81,6 +143,7 @@ export class Router {
   /** A slot came free: this destination first, then those that waited for a slot of this lane. */
   private afterClose(destination: Destination, lane: LaneConfig): void {
     destination.pump();
+    destination.site?.released();
     const starved = this.starved[lane.priority];
     for (const other of starved) {
       if (this.slots.used[lane.priority] >= lane.concurrency) break;
@@ -89,10 +152,13 @@ export class Router {
     }
     if (destination.total === 0 && destination.queued === 0 && destination.pausedUntil < Date.now()) {
       this.destinations.delete(destination.key);
+      destination.site?.members.delete(destination);
+      destination.site?.blocked.delete(destination);
     }
   }
 
   private unreachable(destination: Destination, reply: string, permanent: boolean): void {
+    if (destination.site) this.shaper.observe(destination.site, reply);
     const jobs = destination.drain();
     if (!permanent) {
       destination.pausedUntil = Date.now() + this.config.delivery.unreachableBackoff;
@@ -111,6 +177,32 @@ export class Router {
     for (const destination of this.destinations.values()) {
       if (!domain || destination.key === `mx:${domain}` || destination.key.startsWith('smarthost:')) destination.pausedUntil = 0;
     }
+  }
+
+  /** An operator suspends a domain (until `until`, or until resumed); its queued jobs wait. */
+  suspend(domain: string, until: number, reason: string): void {
+    const d = domain.toLowerCase();
+    this.suspended.set(d, { until, reason });
+    const reply = `451 4.7.0 ${d} suspended by the operator (${reason})`;
+    for (const destination of this.destinations.values()) {
+      const keep = destination.drain().filter((job) => {
+        if (job.domain !== d) return true;
+        this.outcomes.deferred(job, job.recipients, reply, {}, Math.min(until, Date.now() + SUSPENDED_RECHECK_MS));
+        return false;
+      });
+      for (const job of keep) destination.enqueue(job);
+    }
+    this.log.emit('shaping', { action: 'suspend', domain: d, until: until >= Number.MAX_SAFE_INTEGER ? undefined : new Date(until).toISOString(), reply, by: 'operator' });
+  }
+
+  /** Lifts an operator's suspension of a domain and any pause of the site it belongs to. */
+  resume(domain: string): { domain: boolean; site?: string } {
+    const d = domain.toLowerCase();
+    const had = this.suspended.delete(d);
+    const site = this.destinations.get(`mx:${d}`)?.site ?? [...this.shaper.sites.values()].find((s) => [...s.members].some((m) => m.key === `mx:${d}`));
+    if (site?.paused()) this.shaper.logAction(site, site.resume());
+    if (had) this.log.emit('shaping', { action: 'resume', domain: d, by: 'operator' });
+    return { domain: had, site: site?.paused() === false ? site.key : undefined };
   }
 
   /** Stops opening connections, hands queued jobs back, and waits for messages in flight. */
