@@ -23,10 +23,10 @@ type SmtpError = Error & { code?: string; responseCode?: number; response?: stri
 
 const BROKEN = new Set(['ECONNECTION', 'ETIMEDOUT', 'ESOCKET', 'EPROTOCOL', 'ETLS', 'EDNS']);
 
-function connectTo(hop: NextHop, config: RelayConfig): Promise<SMTPConnection> {
+function connectTo(hop: NextHop, config: RelayConfig, lane: LaneConfig): Promise<SMTPConnection> {
   const d = config.delivery;
   const conn = new SMTPConnection({
-    host: hop.address, port: hop.port, name: config.smtp.hostname, secure: false, opportunisticTLS: true,
+    host: hop.address, port: hop.port, name: lane.egress?.helo ?? config.smtp.hostname, localAddress: lane.egress?.address, secure: false, opportunisticTLS: true,
     tls: { rejectUnauthorized: false, servername: hop.mx }, connectionTimeout: d.connectTimeout,
     greetingTimeout: d.connectTimeout, socketTimeout: d.commandTimeout, socketCloseTimeout: 0,
   });
@@ -92,7 +92,7 @@ export async function runConnection(destination: Destination, lane: LaneConfig, 
     let lastError = '';
     for (const candidate of answer.hops) {
       try {
-        conn = await connectTo(candidate, ctx.config);
+        conn = await connectTo(candidate, ctx.config, lane);
         hop = candidate;
         break;
       } catch (err) {
@@ -101,9 +101,14 @@ export async function runConnection(destination: Destination, lane: LaneConfig, 
     }
     if (!conn || !hop) return ctx.unreachable(destination, `451 4.4.1 Connection failed: ${lastError}`, false);
     const attempt: AttemptInfo = { mx: hop.mx, address: hop.address, tls: conn.secure };
-    for (let sent = 0; sent < d.messagesPerConnection && !ctx.stopping(); sent++) {
-      const job = destination.take(lane) ?? await destination.waitForJob(lane, d.idleTimeout);
+    // the site's shaping: messages per connection, idle time, message rate, pauses
+    const site = destination.site;
+    const perConnection = site?.profile.messagesPerConnection ?? d.messagesPerConnection;
+    for (let sent = 0; sent < perConnection && !ctx.stopping() && !site?.paused(); sent++) {
+      const job = destination.take(lane) ?? await destination.waitForJob(lane, site?.profile.idleTimeout ?? d.idleTimeout);
       if (!job) break;
+      const wait = site?.rate.reserve(Date.now()) ?? 0;
+      if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
       if (!(await sendJob(conn, job, attempt, ctx))) break;
     }
   } finally {
