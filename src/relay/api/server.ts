@@ -14,10 +14,13 @@ import { HttpError, readJson, requireToken, sendJson, sendText } from './http.ts
 import { injectMessage } from './messages.ts';
 import { prometheus } from './metrics.ts';
 import { queueStatus } from './queue.ts';
+import { handleSending } from './sending.ts';
+import type { Bounces } from '../bounce/handler.ts';
 
 export interface ApiContext extends Intake {
   scheduler: Scheduler;
   router: Router;
+  bounces?: Bounces;
   startedAt: number;
 }
 
@@ -40,7 +43,7 @@ async function handle(ctx: ApiContext, req: IncomingMessage, res: ServerResponse
     case 'GET /health':
       return sendJson(res, 200, { status: 'ok', uptimeSeconds: Math.round((Date.now() - ctx.startedAt) / 1000), lanes });
     case 'GET /metrics':
-      return sendText(res, 200, prometheus(ctx.metrics, ctx.spool), 'text/plain; version=0.0.4');
+      return sendText(res, 200, prometheus(ctx.metrics, ctx.spool) + (ctx.bounces?.prometheus() ?? ''), 'text/plain; version=0.0.4');
     case 'GET /api/v1/queue':
       return sendJson(res, 200, queueStatus(ctx.spool, lanes));
     case 'GET /api/v1/queue/summary':
@@ -76,6 +79,7 @@ async function handle(ctx: ApiContext, req: IncomingMessage, res: ServerResponse
     case 'GET /api/v1/events':
       return streamEvents(req, res, ctx.log, url.searchParams);
     default:
+      if (await handleSending(ctx, req, res, route, url)) return;
       throw new HttpError(404, `no such endpoint: ${route}`);
   }
 }

@@ -1,0 +1,101 @@
+// Endpoints for sending quality: the suppression list, and the destination sites with their
+// shaping state and backoff history, with operator suspend/resume per domain.
+//   GET  /api/v1/suppressions?after=&limit=     POST /api/v1/suppressions/add {address, reason}
+//   POST /api/v1/suppressions/remove {address}
+//   GET  /api/v1/destinations                   POST /api/v1/destinations/suspend {domain, for?}
+//   POST /api/v1/destinations/resume {domain}
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Bounces } from '../bounce/handler.ts';
+import type { Router } from '../deliver/router.ts';
+import type { Scheduler } from '../schedule/scheduler.ts';
+import { retryNow } from '../spool/admin.ts';
+import type { Spool } from '../spool/spool.ts';
+import type { EventLog } from '../log.ts';
+import { parseDuration } from '../../util/units.ts';
+import { HttpError, readJson, requireToken, sendJson } from './http.ts';
+
+export interface SendingContext {
+  config: { http: { token?: string } };
+  spool: Spool;
+  log: EventLog;
+  router: Router;
+  scheduler: Scheduler;
+  bounces?: Bounces;
+}
+
+function text(body: Record<string, unknown>, key: string): string {
+  const value = body[key];
+  if (typeof value !== 'string' || value.trim() === '') throw new HttpError(400, `${key}: expected a non-empty string, got ${JSON.stringify(value)}`);
+  return value.trim();
+}
+
+function address(body: Record<string, unknown>): string {
+  const value = text(body, 'address').toLowerCase();
+  if (!/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(value)) throw new HttpError(400, `address: ${JSON.stringify(value)} is not an email address`);
+  return value;
+}
+
+/** Handles the route if it is one of these endpoints; returns false otherwise. */
+export async function handleSending(ctx: SendingContext, req: IncomingMessage, res: ServerResponse, route: string, url: URL): Promise<boolean> {
+  const bounces = ctx.bounces;
+  switch (route) {
+    case 'GET /api/v1/suppressions': {
+      if (!bounces) throw new HttpError(404, 'no suppression list on this node');
+      const limit = Math.min(10_000, Math.max(1, Number(url.searchParams.get('limit') ?? 1000) || 1000));
+      sendJson(res, 200, { total: bounces.suppression.size, entries: bounces.suppression.list(url.searchParams.get('after') ?? '', limit) });
+      return true;
+    }
+    case 'POST /api/v1/suppressions/add': {
+      requireToken(req, ctx.config.http.token);
+      const body = await readJson(req, 64 * 1024);
+      const entry = address(body);
+      const reason = typeof body.reason === 'string' && body.reason ? body.reason : 'added by the operator';
+      await bounces!.suppression.add(entry, reason, 'operator');
+      ctx.log.emit('suppressed', { address: entry, reason, by: 'operator' });
+      sendJson(res, 200, { added: entry });
+      return true;
+    }
+    case 'POST /api/v1/suppressions/remove': {
+      requireToken(req, ctx.config.http.token);
+      const entry = address(await readJson(req, 64 * 1024));
+      const removed = await bounces!.suppression.remove(entry);
+      if (removed) ctx.log.emit('unsuppressed', { address: entry, by: 'operator' });
+      sendJson(res, removed ? 200 : 404, removed ? { removed: entry } : { error: `${entry} is not on the suppression list` });
+      return true;
+    }
+    case 'GET /api/v1/destinations': {
+      const now = Date.now();
+      const suspended = [...ctx.router.suspended].filter(([, s]) => s.until > now).map(([domain, s]) => ({
+        domain, reason: s.reason, until: s.until >= Number.MAX_SAFE_INTEGER ? 'until resumed' : new Date(s.until).toISOString(),
+      }));
+      sendJson(res, 200, { sites: ctx.router.shaper.describe(now), suspended });
+      return true;
+    }
+    case 'POST /api/v1/destinations/suspend': {
+      requireToken(req, ctx.config.http.token);
+      const body = await readJson(req, 64 * 1024);
+      const domain = text(body, 'domain').toLowerCase();
+      let until = Number.MAX_SAFE_INTEGER;
+      if (body.for !== undefined) {
+        const ms = parseDuration(body.for);
+        if (ms === undefined || ms <= 0) throw new HttpError(400, `for: expected a duration such as 30m or 2h, got ${JSON.stringify(body.for)}`);
+        until = Date.now() + ms;
+      }
+      const reason = typeof body.reason === 'string' && body.reason ? body.reason : 'suspended by the operator';
+      ctx.router.suspend(domain, until, reason);
+      sendJson(res, 200, { suspended: domain, until: until >= Number.MAX_SAFE_INTEGER ? 'until resumed' : new Date(until).toISOString() });
+      return true;
+    }
+    case 'POST /api/v1/destinations/resume': {
+      requireToken(req, ctx.config.http.token);
+      const domain = text(await readJson(req, 64 * 1024), 'domain').toLowerCase();
+      const result = ctx.router.resume(domain);
+      const due = await retryNow(ctx.spool, { domain });
+      ctx.scheduler.wakeAll();
+      sendJson(res, 200, { resumed: domain, site: result.site, due });
+      return true;
+    }
+    default:
+      return false;
+  }
+}
