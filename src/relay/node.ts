@@ -11,6 +11,7 @@ import { tlsMaterial } from './receive/tls.ts';
 import { Scheduler } from './schedule/scheduler.ts';
 import { Spool } from './spool/spool.ts';
 import { KeyTable } from './sign/keys.ts';
+import { Bounces } from './bounce/handler.ts';
 
 export interface RelayNode {
   config: RelayConfig;
@@ -33,14 +34,17 @@ export async function startRelay(config: RelayConfig, options: { log?: EventLog 
   const spool = new Spool(config.spool.dir, { commitBatch: config.spool.commitBatch, commitInterval: config.spool.commitInterval, lanes });
   const metrics = new Metrics(lanes);
   const scheduler = new Scheduler(config, spool, metrics, log);
+  const bounces = new Bounces(config.bounces, config.smtp.hostname, spool, log);
+  scheduler.bounces = bounces;
   const router = new Router(config, spool, scheduler, log);
   scheduler.router = router;
   // A committed message wakes its lane at once rather than at the lane's next timer.
   const preparer = { hostname: config.smtp.hostname, keys };
   const intake = { config, spool, log, metrics, committed: (lane: string) => scheduler.wake(lane), preparer };
+  bounces.intake = intake;
   const tls = await tlsMaterial(config);
   const smtp = await startSmtp(intake, tls);
-  const api = await startApi({ ...intake, scheduler, router, startedAt: Date.now() }, config.http.listen);
+  const api = await startApi({ ...intake, scheduler, router, bounces, startedAt: Date.now() }, config.http.listen);
   const reclaim = setInterval(() => spool.reclaim(RECLAIM_PAGES), RECLAIM_EVERY_MS);
   scheduler.start();
   log.emit('listening', {
@@ -60,7 +64,7 @@ export async function startRelay(config: RelayConfig, options: { log?: EventLog 
         api.server.closeAllConnections();
         await new Promise((resolve) => api.server.close(resolve));
         clearInterval(reclaim);
-        spool.close();
+        await spool.close();
         log.emit('stopped', { queued: spool.messages });
         await log.close();
       })();
