@@ -1,7 +1,14 @@
 // Group commit: every change to the spool is an operation queued here; all operations queued
-// during one turn of the event loop run in a single transaction with a single fsync, and each
-// caller's promise settles only after that COMMIT returned. Many concurrent DATA ends thus share
-// one disk sync, and a 250 is never sent before its message is on disk.
+// during one turn of the event loop run in a single transaction, and each caller's promise
+// settles only after that transaction is on disk. Many concurrent DATA ends thus share one disk
+// sync, and a 250 is never sent before its message is durable.
+//
+// The fsync runs on libuv's thread pool, not on the event loop: SQLite is in WAL mode with
+// synchronous=NORMAL (its COMMIT only writes the WAL), and this class fsyncs the WAL file itself
+// after each COMMIT and before settling. That is the durability of synchronous=FULL (the WAL is
+// synced after every commit) without blocking receiving and delivery for the length of a disk
+// flush; transactions committed while one fsync runs share the next one.
+import { fsync } from 'node:fs';
 import type { DatabaseSync } from 'node:sqlite';
 
 interface Pending {
@@ -10,25 +17,31 @@ interface Pending {
   reject: (err: Error) => void;
 }
 
+interface Committed { item: Pending; ok: boolean; value: unknown }
+
 export class GroupCommit {
   private pending: Pending[] = [];
   private scheduled = false;
+  private unsynced: Committed[] = [];
+  private syncing = false;
   private readonly db: DatabaseSync;
+  private readonly walFd: number;
   private readonly maxBatch: number;
   private readonly interval: number;
   commits = 0;
-  operations = 0;
+  syncs = 0;
 
   /** Called after a failed COMMIT was rolled back, so that in-memory tallies can be rebuilt. */
   onRollback: () => void = () => {};
 
-  constructor(db: DatabaseSync, maxBatch: number, interval: number) {
+  constructor(db: DatabaseSync, walFd: number, maxBatch: number, interval: number) {
     this.db = db;
+    this.walFd = walFd;
     this.maxBatch = maxBatch;
     this.interval = interval;
   }
 
-  /** Queues `op` for the next transaction; resolves with its result once committed. */
+  /** Queues `op` for the next transaction; resolves with its result once committed and synced. */
   run<T>(op: () => T): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       this.pending.push({ op, resolve: resolve as (value: unknown) => void, reject });
@@ -41,25 +54,25 @@ export class GroupCommit {
     });
   }
 
-  /** Runs everything queued so far in one transaction. Synchronous: the COMMIT's fsync blocks. */
+  /** Runs everything queued so far in one transaction (synchronous, no fsync), then syncs. */
   flush(): void {
     this.scheduled = false;
     const batch = this.pending;
     if (batch.length === 0) return;
     this.pending = [];
-    const results: { ok: boolean; value: unknown }[] = [];
+    const done: Committed[] = [];
     try {
       this.db.exec('BEGIN IMMEDIATE');
       for (const item of batch) {
         // A savepoint per operation: one failing operation (a constraint, say) is undone alone.
         this.db.exec('SAVEPOINT op');
         try {
-          results.push({ ok: true, value: item.op() });
+          done.push({ item, ok: true, value: item.op() });
           this.db.exec('RELEASE op');
         } catch (err) {
           this.db.exec('ROLLBACK TO op');
           this.db.exec('RELEASE op');
-          results.push({ ok: false, value: err });
+          done.push({ item, ok: false, value: err });
         }
       }
       this.db.exec('COMMIT');
@@ -70,7 +83,33 @@ export class GroupCommit {
       return;
     }
     this.commits++;
-    this.operations += batch.length;
-    batch.forEach((item, i) => (results[i].ok ? item.resolve(results[i].value) : item.reject(results[i].value as Error)));
+    this.unsynced.push(...done);
+    this.sync();
+  }
+
+  /** One fsync at a time; whatever committed meanwhile waits for the next. */
+  private sync(): void {
+    if (this.syncing || this.unsynced.length === 0) return;
+    const batch = this.unsynced;
+    this.unsynced = [];
+    this.syncing = true;
+    fsync(this.walFd, (err) => {
+      this.syncing = false;
+      this.syncs++;
+      for (const { item, ok, value } of batch) {
+        if (err) item.reject(err);
+        else if (ok) item.resolve(value);
+        else item.reject(value as Error);
+      }
+      this.sync();
+    });
+  }
+
+  /** Flushes and waits until everything queued so far is durable (for shutdown). */
+  async drain(): Promise<void> {
+    while (this.pending.length || this.unsynced.length || this.syncing) {
+      this.flush();
+      await new Promise((resolve) => setTimeout(resolve, 1));
+    }
   }
 }

@@ -2,8 +2,9 @@
 // synchronous=FULL). All changes go through the group commit; reads are synchronous and cheap.
 // Nothing here keeps per-message objects in memory: the scheduler claims work in bounded batches
 // and bodies are read only when a connection is ready to send them.
-import { mkdirSync } from 'node:fs';
+import { closeSync, fsyncSync, mkdirSync, openSync } from 'node:fs';
 import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import { GroupCommit } from './group-commit.ts';
 import { PRAGMAS, SCHEMA, STATE_ACTIVE, STATE_WAITING } from './schema.ts';
@@ -58,12 +59,25 @@ export class Spool {
   readonly recoveredActive: number;
   private readonly sql: Record<string, StatementSync>;
 
+  private readonly walFd: number;
+  private readonly checkpointer: Worker;
+
   constructor(dir: string, options: { commitBatch: number; commitInterval: number; lanes: string[] }) {
     mkdirSync(dir, { recursive: true });
-    this.db = new DatabaseSync(join(dir, 'spool.sqlite'));
+    const file = join(dir, 'spool.sqlite');
+    this.db = new DatabaseSync(file);
     for (const pragma of PRAGMAS) this.db.exec(pragma);
     this.db.exec(SCHEMA);
-    this.commits = new GroupCommit(this.db, options.commitBatch, options.commitInterval);
+    // The WAL exists once something was written: record the start, then open the WAL for the
+    // group commit's fsyncs and make its directory entry durable once.
+    this.db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('started', ?)").run(Date.now());
+    this.walFd = openSync(`${file}-wal`, 'r');
+    const dirFd = openSync(dir, 'r');
+    fsyncSync(dirFd);
+    closeSync(dirFd);
+    this.checkpointer = new Worker(new URL('./checkpointer.ts', import.meta.url), { workerData: { file, everyMs: 100 } });
+    this.checkpointer.unref();
+    this.commits = new GroupCommit(this.db, this.walFd, options.commitBatch, options.commitInterval);
     const p = (sql: string) => this.db.prepare(sql);
     this.sql = {
       insertMessage: p('INSERT INTO messages (lane, sender, received_at, client, size, remaining, body) VALUES (?, ?, ?, ?, ?, ?, ?)'),
@@ -208,8 +222,11 @@ export class Spool {
     return free;
   }
 
-  close(): void {
-    this.commits.flush();
+  /** Waits for pending changes to be durable, then closes (the last close checkpoints the WAL). */
+  async close(): Promise<void> {
+    await this.commits.drain();
+    await this.checkpointer.terminate();
+    closeSync(this.walFd);
     this.db.close();
   }
 }
