@@ -1,0 +1,64 @@
+// Actions of `mailops suppress ...` and `mailops queue suspend|resume`: HTTP calls to a relay node.
+import { ConfigError } from '../config/errors.ts';
+import { parseDuration } from '../util/units.ts';
+
+interface NodeOptions { node: string; token?: string; json?: boolean }
+
+async function call(options: NodeOptions, path: string, body?: unknown): Promise<any> {
+  const url = new URL(path, options.node);
+  const init: RequestInit = {};
+  if (body !== undefined) {
+    const token = options.token ?? process.env.MAILOPS_TOKEN;
+    if (!token) throw new ConfigError(`${path}: needs --token or MAILOPS_TOKEN (the relay's http.token)`);
+    Object.assign(init, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  }
+  let res: Response;
+  try {
+    res = await fetch(url, init);
+  } catch (err) {
+    throw new ConfigError(`--node ${options.node}: cannot reach the relay (${(err as Error & { cause?: Error }).cause?.message ?? (err as Error).message})`);
+  }
+  const data: any = await res.json().catch(() => ({}));
+  if (!res.ok) {
+    process.stderr.write(`mailops: ${url.pathname}: HTTP ${res.status}: ${data.error ?? res.statusText}\n`);
+    process.exit(1);
+  }
+  return data;
+}
+
+export async function suppressList(options: NodeOptions & { after?: string; limit: string }): Promise<void> {
+  const query = new URLSearchParams({ limit: options.limit });
+  if (options.after) query.set('after', options.after);
+  const data = await call(options, `/api/v1/suppressions?${query}`);
+  if (options.json) return void process.stdout.write(JSON.stringify(data, null, 2) + '\n');
+  for (const e of data.entries) process.stdout.write(`${e.address}  ${e.addedAt}  ${e.source}  ${e.reason}\n`);
+  process.stdout.write(`${data.entries.length} shown, ${data.total} suppressed in total\n`);
+}
+
+export async function suppressChange(action: 'add' | 'remove', address: string, options: NodeOptions & { reason?: string }): Promise<void> {
+  if (!/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(address)) throw new ConfigError(`suppress ${action}: ${JSON.stringify(address)} is not an email address`);
+  await call(options, `/api/v1/suppressions/${action}`, { address, reason: options.reason });
+  process.stdout.write(action === 'add' ? `${address.toLowerCase()} suppressed\n` : `${address.toLowerCase()} removed from the suppression list\n`);
+}
+
+export async function suspend(options: NodeOptions & { domain: string; for?: string; reason?: string }): Promise<void> {
+  if (options.for !== undefined && !parseDuration(options.for)) throw new ConfigError(`--for: expected a duration such as 30m or 2h, got ${JSON.stringify(options.for)}`);
+  const data = await call(options, '/api/v1/destinations/suspend', { domain: options.domain, for: options.for, reason: options.reason });
+  process.stdout.write(`${data.suspended} suspended ${data.until === 'until resumed' ? 'until resumed' : `until ${data.until}`}\n`);
+}
+
+export async function resume(options: NodeOptions & { domain: string }): Promise<void> {
+  const data = await call(options, '/api/v1/destinations/resume', { domain: options.domain });
+  process.stdout.write(`${data.resumed} resumed${data.site ? ` (site ${data.site})` : ''}; ${data.due} recipient(s) due now\n`);
+}
+
+export async function destinations(options: NodeOptions): Promise<void> {
+  const data = await call(options, '/api/v1/destinations');
+  if (options.json) return void process.stdout.write(JSON.stringify(data, null, 2) + '\n');
+  for (const s of data.sites) {
+    process.stdout.write(`${s.site}  profile=${s.profile}  ${s.state}  connections=${s.connections}/${s.limit} (max ${s.maxConnections})${s.pausedUntil ? `  until ${s.pausedUntil}` : ''}\n`);
+    if (s.reply) process.stdout.write(`    ${s.reply}\n`);
+  }
+  for (const s of data.suspended) process.stdout.write(`${s.domain}  suspended by operator ${s.until === 'until resumed' ? 'until resumed' : `until ${s.until}`}: ${s.reason}\n`);
+  if (data.sites.length === 0 && data.suspended.length === 0) process.stdout.write('no destination sites yet\n');
+}
