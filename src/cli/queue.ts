@@ -36,4 +36,25 @@ export function registerQueue(program: Command): void {
     .option('--domain <domain>', 'every queued recipient at this domain')
     .addHelpText('after', examples(['mailops queue delete 0000002A', 'mailops queue delete --domain typo-domain.test']))
     .action(async (id, options) => (await import('./queue-actions.ts')).change('delete', id, options));
+
+  // traffic shaping (src/cli/sending-actions.ts, docs/sending.md)
+  withNode(queue.command('destinations'))
+    .description('destination sites: provider profile, connections, backoff state and its cause')
+    .option('--json', 'print JSON')
+    .addHelpText('after', examples(['mailops queue destinations', 'mailops queue destinations --json']))
+    .action(async (options) => (await import('./sending-actions.ts')).destinations(options));
+
+  withToken(queue.command('suspend'))
+    .description('stop delivering to a domain (its mail waits), until resumed or for a while')
+    .requiredOption('--domain <domain>', 'recipient domain')
+    .option('--for <duration>', 'suspend for this long (30m, 2h); default until resumed')
+    .option('--reason <text>', 'why (shown in the log and in queue destinations)')
+    .addHelpText('after', examples(['mailops queue suspend --domain yahoo.com --for 2h --token $TOKEN', 'mailops queue suspend --domain gmx.de']))
+    .action(async (options) => (await import('./sending-actions.ts')).suspend(options));
+
+  withToken(queue.command('resume'))
+    .description('deliver to a domain again: lifts a suspension or a provider backoff pause, and makes its mail due now')
+    .requiredOption('--domain <domain>', 'recipient domain')
+    .addHelpText('after', examples(['mailops queue resume --domain yahoo.com --token $TOKEN']))
+    .action(async (options) => (await import('./sending-actions.ts')).resume(options));
 }
