@@ -7,6 +7,8 @@ import { registerQueue } from './queue.ts';
 import { registerSink } from './sink.ts';
 import { registerLoad } from './load.ts';
 import { registerAudit } from './audit.ts';
+import { registerDkim } from './dkim.ts';
+import { registerSuppress } from './suppress.ts';
 import { registerTop } from './top.ts';
 
 const program = new Command('mailops')
@@ -20,6 +22,8 @@ registerQueue(program);
 registerSink(program);
 registerLoad(program);
 registerAudit(program);
+registerDkim(program);
+registerSuppress(program);
 registerTop(program);
 
 try {
