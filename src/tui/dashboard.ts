@@ -5,7 +5,7 @@ import { providerOf } from '../load/generate/recipients.ts';
 import { EventFeed } from './events.ts';
 import { formatEvent } from './event-format.ts';
 import { pollNode } from './poll.ts';
-import { laneRow, nodeLanes, sumLanes, type LaneTotals } from './stats.ts';
+import { baseline, laneRow, nodeLanes, sumLanes, type LaneTotals } from './stats.ts';
 import type { DestinationState, DomainRow, EventLine, NodeRow, NodeStatus, Reading, Snapshot } from './types.ts';
 
 export interface DashboardOptions {
@@ -128,8 +128,8 @@ export class Dashboard {
     return {
       at: new Date(now).toISOString(),
       view,
-      rateWindowSeconds: this.options.rateWindowMs / 1000,
-      latencyWindowSeconds: this.options.latencyWindowMs / 1000,
+      rateWindowSeconds: this.span(up, this.options.rateWindowMs),
+      latencyWindowSeconds: this.span(up, this.options.latencyWindowMs),
       nodes: this.nodes.map((n) => this.nodeRow(n)),
       lanes: [...lanes].map(([lane, t]) => laneRow(lane, t)),
       messages: up.reduce((sum, n) => sum + (n.readings.at(-1)?.queue?.total ?? 0), 0),
@@ -137,6 +137,17 @@ export class Dashboard {
       events: this.eventLines(nodes),
       history: this.history(nodes),
     };
+  }
+
+  /** Seconds actually covered by a window (less than configured until enough readings exist). */
+  private span(nodes: NodeState[], windowMs: number): number {
+    let ms = 0;
+    for (const node of nodes) {
+      const cur = node.readings.at(-1);
+      const base = cur && baseline(node.readings, cur, windowMs);
+      if (cur && base) ms = Math.max(ms, cur.at - base.at);
+    }
+    return Math.round(ms / 100) / 10;
   }
 
   private nodeRow(n: NodeState): NodeRow {

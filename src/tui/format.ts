@@ -54,11 +54,11 @@ function nodeState(n: NodeRow, now: number): string {
 
 export function nodeLines(s: Snapshot): string[] {
   const now = Date.parse(s.at);
-  const rows = s.nodes.map((n) => [
-    n.name, nodeState(n, now), n.uptimeSeconds === undefined ? '-' : age(n.uptimeSeconds), n.messages === undefined ? '-' : String(n.messages),
+  const rows = s.nodes.map((n, i) => [
+    `#${i + 1}`, n.name, nodeState(n, now), n.uptimeSeconds === undefined ? '-' : age(n.uptimeSeconds), n.messages === undefined ? '-' : String(n.messages),
     n.pollMs === undefined ? '-' : `${n.pollMs}ms`, n.events === 'off' ? '-' : n.events === 'connected' ? 'live' : 'retry',
   ]);
-  const lines = table([['NODE', 'STATE', 'UPTIME', 'MESSAGES', 'POLL', 'EVENTS'], ...rows], 'll');
+  const lines = table([['#', 'NODE', 'STATE', 'UPTIME', 'MESSAGES', 'POLL', 'EVENTS'], ...rows], 'lll');
   for (const n of s.nodes) if (n.error) lines.push(`${n.name}: ${n.error}`);
   return lines;
 }
@@ -72,8 +72,10 @@ export function domainLines(s: Snapshot): string[] {
   return table([['DOMAIN', 'PROVIDER', 'LANES', 'QUEUED', 'DEFER/5m', 'STATE', 'LAST ERROR'], ...rows], 'lllrrll');
 }
 
+/** `withNode`: prefix each line with the node's number in the nodes table (#1, #2, ...). */
 export function eventLines(s: Snapshot, withNode: boolean): string[] {
-  return s.events.map((e) => `${e.time.slice(11, 19)} ${withNode ? `${e.node} ` : ''}${e.event} ${e.text}`);
+  const number = new Map(s.nodes.map((n, i) => [n.name, `#${i + 1} `]));
+  return s.events.map((e) => `${e.time.slice(11, 19)} ${withNode ? number.get(e.node) ?? '' : ''}${e.event} ${e.text}`);
 }
 
 /** The --once text report. */
@@ -84,7 +86,7 @@ export function textReport(s: Snapshot): string {
     '',
     ...nodeLines(s),
     '',
-    `Lanes (recipients; rates over ${s.rateWindowSeconds}s; latency since node start)`,
+    `Lanes (recipients; rates over the ${s.rateWindowSeconds}s between two polls; latency since node start)`,
     ...laneLines(s, 'start'),
     '',
     'Destinations (busiest)',

@@ -34,7 +34,8 @@ export async function runTop(options: TopOptions): Promise<void> {
 
 /** Two polls one interval apart, so that rates exist; exit 1 if no node answered. */
 async function once(options: ReturnType<typeof parseTopOptions>, json: boolean): Promise<void> {
-  const dash = new Dashboard({ ...options, events: false, rateWindowMs: options.intervalMs, latencyWindowMs: options.intervalMs });
+  // windows wide enough for the second poll to find the first, however long the first took
+  const dash = new Dashboard({ ...options, events: false, rateWindowMs: 60_000 + options.intervalMs, latencyWindowMs: 60_000 + options.intervalMs });
   await dash.tick();
   if (dash.nodes.some((n) => n.up)) {
     await new Promise((resolve) => setTimeout(resolve, options.intervalMs));

@@ -93,7 +93,7 @@ export class Screen {
     this.header.setContent(blessed.escape(` mailops top  ${s.at.slice(11, 19)}  view: ${viewLabel} ${viewPosition}  ${up}/${s.nodes.length} node(s) up  ` +
       `${s.messages} message(s) in queue   [n/p] view  [?] help  [q] quit`));
     this.nodes.setContent(paint(nodeLines(s)));
-    this.lanes.setLabel(` lanes: rates over ${s.rateWindowSeconds}s, latency over ${s.latencyWindowSeconds}s `);
+    this.lanes.setLabel(` lanes (recipients): rates over the last ${s.rateWindowSeconds}s, latency over the last ${s.latencyWindowSeconds}s `);
     this.lanes.setContent(paint(laneLines(s, 'window')));
     this.domains.setContent(paint(domainLines(s)));
     const rows = Math.max(0, (this.events.height as number) - 2);
