@@ -1,0 +1,153 @@
+// Shared pieces of the sending-quality tests: DKIM test keys with their DNS records, both
+// verifiers (mailauth and Debian's python3-dkim, fed the record directly: no network), a receiver
+// that records per-connection facts and answers as the test says, and small waiting helpers.
+import { generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { AddressInfo } from 'node:net';
+import { dkimVerify } from 'mailauth';
+import { SMTPServer } from 'smtp-server';
+import nodemailer from 'nodemailer';
+import { dkimRecord } from '../../src/relay/sign/record.ts';
+
+export interface TestKey { pem: string; file: string; record: string; publicKey: KeyObject }
+
+export function makeKey(dir: string, name: string, type: 'rsa' | 'ed25519', bits = 2048): TestKey {
+  const pair = type === 'rsa' ? generateKeyPairSync('rsa', { modulusLength: bits }) : generateKeyPairSync('ed25519');
+  const pem = pair.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
+  const file = join(dir, `${name}.pem`);
+  writeFileSync(file, pem, { mode: 0o600 });
+  return { pem, file, record: dkimRecord(pair.publicKey), publicKey: pair.publicKey };
+}
+
+/** mailauth's verdict per signature, the key records given by name ("s1._domainkey.example.test"). */
+export async function mailauthVerify(message: Buffer | string, records: Record<string, string>): Promise<{ result: string; domain: string; selector: string; algorithm: string }[]> {
+  const resolver = async (name: string, type: string) => {
+    const record = type === 'TXT' ? records[name.toLowerCase()] : undefined;
+    if (!record) throw Object.assign(new Error(`queryTxt ENOTFOUND ${name}`), { code: 'ENOTFOUND' });
+    return [[record]];
+  };
+  const out = await dkimVerify(Buffer.from(message), { resolver } as Parameters<typeof dkimVerify>[1]);
+  return out.results.map((r: any) => ({ result: r.status?.result, domain: r.signingDomain, selector: r.selector, algorithm: r.algo }));
+}
+
+/** python3-dkim's verdict for every signature of the message (index 0, 1, ...). */
+export function pythonVerify(message: Buffer | string, records: Record<string, string>): Promise<boolean[]> {
+  const script = `
+import dkim, json, sys
+records = json.loads(sys.argv[1])
+msg = sys.stdin.buffer.read()
+def dnsfunc(name, timeout=5):
+    return records.get(name.decode().rstrip('.').lower(), '').encode()
+d = dkim.DKIM(msg)
+n = len([h for h in d.headers if h[0].lower() == b'dkim-signature'])
+print(json.dumps([bool(dkim.DKIM(msg).verify(idx=i, dnsfunc=dnsfunc)) for i in range(n)]))
+`;
+  return new Promise((resolve, reject) => {
+    const child = spawn('/usr/bin/python3', ['-c', script, JSON.stringify(records)]);
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (err += d));
+    child.on('error', reject);
+    child.on('close', (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`python3-dkim exited ${code}: ${err}`))));
+    child.stdin.end(message);
+  });
+}
+
+export interface Session { remoteAddress: string; helo: string; messages: number; tls: boolean }
+export interface Arrival { from: string; to: string[]; body: Buffer; at: number; session: Session }
+
+export interface TestReceiverOptions {
+  /** Reply for RCPT TO; undefined accepts. */
+  rcpt?: (address: string) => [number, string] | undefined;
+  /** Reply after DATA (the body has been recorded in `attempts` already); undefined accepts. */
+  data?: (arrival: Arrival) => [number, string] | undefined;
+  dataDelayMs?: number;
+}
+
+export async function startTestReceiver(options: TestReceiverOptions = {}) {
+  const delivered: Arrival[] = [];
+  const attempts: Arrival[] = [];
+  const sessions: Session[] = [];
+  let concurrent = 0;
+  const state = { maxConcurrent: 0 };
+  const server = new SMTPServer({
+    authOptional: true, disabledCommands: ['STARTTLS'], logger: false, disableReverseLookup: true, closeTimeout: 100,
+    onConnect(session, callback) {
+      concurrent++;
+      state.maxConcurrent = Math.max(state.maxConcurrent, concurrent);
+      const s: Session = { remoteAddress: session.remoteAddress, helo: '', messages: 0, tls: false };
+      sessions.push(s);
+      (session as unknown as { test: Session }).test = s;
+      callback();
+    },
+    onClose() {
+      concurrent--;
+    },
+    onRcptTo(address, _session, callback) {
+      const reply = options.rcpt?.(address.address);
+      if (!reply) return callback();
+      callback(Object.assign(new Error(reply[1]), { responseCode: reply[0] }));
+    },
+    onData(stream, session, callback) {
+      const chunks: Buffer[] = [];
+      const s = (session as unknown as { test: Session }).test;
+      s.helo = session.hostNameAppearsAs;
+      stream.on('data', (c: Buffer) => chunks.push(c));
+      stream.on('end', () => {
+        const arrival: Arrival = {
+          from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '', to: session.envelope.rcptTo.map((r) => r.address),
+          body: Buffer.concat(chunks), at: Date.now(), session: s,
+        };
+        attempts.push(arrival);
+        const finish = () => {
+          const reply = options.data?.(arrival);
+          if (reply) return callback(Object.assign(new Error(reply[1]), { responseCode: reply[0] }));
+          s.messages++;
+          delivered.push(arrival);
+          callback(null, 'Ok: stored');
+        };
+        if (options.dataDelayMs) setTimeout(finish, options.dataDelayMs);
+        else finish();
+      });
+    },
+  });
+  server.on('error', () => {});
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.server.address() as AddressInfo).port;
+  return {
+    port, address: `127.0.0.1:${port}`, delivered, attempts, sessions,
+    get maxConcurrent() { return state.maxConcurrent; },
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+export async function until<T>(what: string, check: () => T | undefined | false, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = check();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+export async function submit(port: number, mail: nodemailer.SendMailOptions, tls = false) {
+  const transport = nodemailer.createTransport({ host: '127.0.0.1', port, secure: false, ignoreTLS: !tls, requireTLS: tls, tls: { rejectUnauthorized: false } });
+  try {
+    return await transport.sendMail(mail);
+  } finally {
+    transport.close();
+  }
+}
+
+export const FAST = `lanes:
+  transactional: { retry: { initial: 200ms, max: 1s } }
+  member: { retry: { initial: 200ms, max: 1s } }
+  bulk: { retry: { initial: 200ms, max: 1s } }
+delivery:
+  unreachableBackoff: 300ms
+  idleTimeout: 200ms
+`;
