@@ -5,7 +5,8 @@ export const BOUNCE_CLASSES = ['bad-mailbox', 'mailbox-full', 'policy-block', 't
 export type BounceClass = (typeof BOUNCE_CLASSES)[number];
 
 const BY_CODE: [RegExp, BounceClass][] = [
-  [/^[45]\.1\.(1|2|3|6|10)$/, 'bad-mailbox'],
+  [/^[45]\.1\.(2|10)$/, 'dns-failure'], // no such domain, null MX: the domain, not the mailbox
+  [/^[45]\.1\.[0136]$/, 'bad-mailbox'],
   [/^[45]\.2\.2$/, 'mailbox-full'],
   [/^4\.2\.1$/, 'throttled'], // Gmail: receiving at a rate that prevents more messages (per recipient)
   [/^5\.2\.1$/, 'bad-mailbox'],
