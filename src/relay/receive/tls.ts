@@ -3,7 +3,6 @@
 // restarts.
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { generate } from 'selfsigned';
 import { ConfigError } from '../../config/errors.ts';
 import type { RelayConfig } from '../../config/types.ts';
 
@@ -26,6 +25,7 @@ export async function tlsMaterial(config: RelayConfig): Promise<TlsMaterial> {
   if (!existsSync(keyFile) || !existsSync(certFile)) {
     const notAfter = new Date();
     notAfter.setFullYear(notAfter.getFullYear() + 10);
+    const { generate } = await import('selfsigned'); // only needed once, at the first start
     const pems = await generate([{ name: 'commonName', value: config.smtp.hostname }], {
       keySize: 2048, algorithm: 'sha256', notAfterDate: notAfter,
       extensions: [{ name: 'subjectAltName', altNames: [{ type: 2, value: config.smtp.hostname }] }],

@@ -13,6 +13,8 @@ import type { DatabaseSync } from 'node:sqlite';
 
 interface Pending {
   op: () => unknown;
+  /** Settle only once on disk (true), or as soon as committed (changes nobody must rely on after a crash). */
+  durable: boolean;
   resolve: (value: unknown) => void;
   reject: (err: Error) => void;
 }
@@ -41,10 +43,13 @@ export class GroupCommit {
     this.interval = interval;
   }
 
-  /** Queues `op` for the next transaction; resolves with its result once committed and synced. */
-  run<T>(op: () => T): Promise<T> {
+  /**
+   * Queues `op` for the next transaction; resolves with its result once committed and synced,
+   * or with `durable: false` once committed (a claim: after a crash every claim is undone anyway).
+   */
+  run<T>(op: () => T, { durable = true } = {}): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      this.pending.push({ op, resolve: resolve as (value: unknown) => void, reject });
+      this.pending.push({ op, durable, resolve: resolve as (value: unknown) => void, reject });
       if (this.pending.length >= this.maxBatch) this.flush();
       else if (!this.scheduled) {
         this.scheduled = true;
@@ -83,7 +88,11 @@ export class GroupCommit {
       return;
     }
     this.commits++;
-    this.unsynced.push(...done);
+    for (const entry of done) {
+      if (entry.item.durable) this.unsynced.push(entry);
+      else if (entry.ok) entry.item.resolve(entry.value);
+      else entry.item.reject(entry.value as Error);
+    }
     this.sync();
   }
 

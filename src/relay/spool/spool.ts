@@ -146,7 +146,7 @@ export class Spool {
         return { id: Number(row.id), messageId: Number(row.message_id), address: String(row.address), domain: String(row.domain), attempts };
       });
       return claimed.sort((a, b) => a.id - b.id);
-    });
+    }, { durable: false });
   }
 
   /** Delivered, failed or expired: the recipient leaves the spool, and the message with its last recipient. */
