@@ -3,6 +3,7 @@
 // last outcome, the last error and recent deferrals. Reconnects by itself when the node comes back.
 // Under a big drain most events are `delivered`/`received`: those are only matched by regex and
 // kept raw; JSON is parsed only for the rarer events that carry an error.
+import { get } from './http.ts';
 
 const KEEP_LINES = 200;
 const KEEP_DOMAINS = 5000;
@@ -56,14 +57,17 @@ export class EventFeed {
     this.controller = new AbortController();
     let received = false;
     try {
-      const res = await fetch(new URL('/api/v1/events', this.base), { signal: this.controller.signal, headers: { accept: 'text/event-stream' } });
-      if (!res.ok || !res.body) throw new Error(`HTTP ${res.status}`);
+      const res = await get(new URL('/api/v1/events', this.base), this.controller.signal, { accept: 'text/event-stream' });
+      if (res.statusCode !== 200) {
+        res.resume();
+        throw new Error(`HTTP ${res.statusCode}`);
+      }
       this.status = 'connected';
       received = true;
-      const decoder = new TextDecoder();
+      res.setEncoding('utf8');
       let pending = '';
-      for await (const chunk of res.body) {
-        pending += decoder.decode(chunk as Uint8Array, { stream: true });
+      for await (const chunk of res) {
+        pending += chunk as string;
         let end: number;
         while ((end = pending.indexOf('\n\n')) >= 0) {
           this.frame(pending.slice(0, end));

@@ -1,6 +1,7 @@
 // One poll of one relay node over its HTTP API. /health decides whether the node is up; the other
 // endpoints are read defensively (a missing or malformed answer becomes a `problem`, never a throw)
 // so that a half-upgraded or misbehaving node still shows what it can.
+import { getText } from './http.ts';
 import { parsePrometheus } from './prometheus.ts';
 import { OUTCOMES, type Counters, type CumulativeHistogram, type DomainQueue, type LaneQueue, type Reading } from './types.ts';
 
@@ -8,26 +9,17 @@ export class NodeDown extends Error {
   override name = 'NodeDown';
 }
 
-async function get(base: string, path: string, signal: AbortSignal): Promise<Response> {
-  let res: Response;
+async function text(base: string, path: string, signal: AbortSignal): Promise<string> {
   try {
-    res = await fetch(new URL(path, base), { signal });
+    return await getText(new URL(path, base), signal);
   } catch (err) {
-    const e = err as Error & { cause?: Error & { code?: string } };
-    const why = e.name === 'TimeoutError' || e.name === 'AbortError' ? 'no answer in time' : (e.cause?.code ?? e.cause?.message ?? e.message);
-    throw new NodeDown(`GET ${path}: ${why}`);
+    throw new NodeDown(`GET ${path}: ${(err as Error).message}`);
   }
-  if (!res.ok) {
-    await res.body?.cancel();
-    throw new NodeDown(`GET ${path}: HTTP ${res.status}`);
-  }
-  return res;
 }
 
-async function getJson(base: string, path: string, signal: AbortSignal): Promise<any> {
-  const res = await get(base, path, signal);
+function json(path: string, body: string): any {
   try {
-    return await res.json();
+    return JSON.parse(body);
   } catch {
     throw new NodeDown(`GET ${path}: not JSON`);
   }
@@ -85,23 +77,23 @@ function readMetrics(text: string): { counters: Record<string, Counters>; latenc
 /** Throws NodeDown when /health does not answer "ok"; otherwise returns what the node told. */
 export async function pollNode(base: string, options: { timeoutMs: number; top: number }): Promise<Reading> {
   const signal = AbortSignal.timeout(options.timeoutMs);
-  const health = await getJson(base, '/health', signal);
+  const health = json('/health', await text(base, '/health', signal));
   if (!isObject(health) || health.status !== 'ok') throw new NodeDown(`GET /health: status ${JSON.stringify(health?.status)}`);
   const reading: Reading = {
     at: Date.now(), uptimeSeconds: isCount(health.uptimeSeconds) ? health.uptimeSeconds : 0,
     lanes: Array.isArray(health.lanes) ? health.lanes.filter((l: unknown) => typeof l === 'string') : [], problems: [],
   };
-  const part = async (path: string, read: (res: Response) => Promise<void>) => {
+  const part = async (path: string, read: (body: string) => void) => {
     try {
-      await read(await get(base, path, signal));
+      read(await text(base, path, signal));
     } catch (err) {
       reading.problems.push(err instanceof NodeDown ? err.message : `GET ${path}: ${(err as Error).message}`);
     }
   };
   await Promise.all([
-    part('/api/v1/queue', async (res) => void (reading.queue = readQueue(await res.json()))),
-    part(`/api/v1/queue/summary?top=${options.top}`, async (res) => void (reading.domains = readSummary(await res.json()))),
-    part('/metrics', async (res) => void Object.assign(reading, readMetrics(await res.text()))),
+    part('/api/v1/queue', (body) => void (reading.queue = readQueue(json('/api/v1/queue', body)))),
+    part(`/api/v1/queue/summary?top=${options.top}`, (body) => void (reading.domains = readSummary(json('/api/v1/queue/summary', body)))),
+    part('/metrics', (body) => void Object.assign(reading, readMetrics(body))),
   ]);
   return reading;
 }
