@@ -63,8 +63,7 @@ async function live(options: ReturnType<typeof parseTopOptions>): Promise<void> 
     try {
       screen.draw(dash.snapshot(dash.views[view]), label(), `(${view + 1}/${dash.views.length})`);
     } catch (err) {
-      // a drawing bug must not take the operator's dashboard down: show it and go on
-      process.stderr.write(`\x1b]0;mailops top: ${(err as Error).message}\x07`);
+      screen.fail(err as Error);
     }
   };
   const quit = () => {
@@ -74,16 +73,20 @@ async function live(options: ReturnType<typeof parseTopOptions>): Promise<void> 
     screen.destroy();
     process.exit(0);
   };
-  const screen = new Screen({ quit, next: (step) => {
-    view = (view + step + dash.views.length) % dash.views.length;
-    draw();
-  } });
+  const screen = new Screen({
+    quit,
+    redraw: draw,
+    next: (step) => {
+      view = (view + step + dash.views.length) % dash.views.length;
+      draw();
+    },
+  });
   process.on('SIGTERM', quit);
   dash.start();
   draw();
   const loop = async () => {
     const started = Date.now();
-    await dash.tick();
+    await dash.tick().catch((err: Error) => screen.fail(err));
     if (stopped) return;
     draw();
     timer = setTimeout(() => void loop(), Math.max(0, options.intervalMs - (Date.now() - started)));

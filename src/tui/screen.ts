@@ -22,7 +22,7 @@ const HELP = [
   'DEFER/5m: deferrals seen on the event stream in the last five minutes.',
 ].join('\n');
 
-export interface ScreenHandlers { quit(): void; next(step: 1 | -1): void }
+export interface ScreenHandlers { quit(): void; next(step: 1 | -1): void; redraw(): void }
 
 /** Colours a few state words after escaping, so text from the nodes cannot inject tags. */
 function paint(lines: string[]): string {
@@ -57,6 +57,7 @@ export class Screen {
       border: { type: 'line' }, style: { border: { fg: 'yellow' } }, padding: { left: 1 },
     });
     for (const widget of [this.header, this.nodes, this.lanes, this.domains, this.events, this.help]) this.screen.append(widget);
+    this.screen.on('resize', () => handlers.redraw());
     this.screen.key(['q', 'C-c'], () => handlers.quit());
     this.screen.key(['n', 'right'], () => handlers.next(1));
     this.screen.key(['p', 'left'], () => handlers.next(-1));
@@ -88,6 +89,21 @@ export class Screen {
   }
 
   draw(s: Snapshot, viewLabel: string, viewPosition: string): void {
+    try {
+      this.fill(s, viewLabel, viewPosition);
+      this.screen.render();
+    } catch (err) {
+      this.fail(err as Error);
+    }
+  }
+
+  /** A bug must not take the operator's dashboard down: say so in the header and go on. */
+  fail(err: Error): void {
+    this.header.setContent(blessed.escape(` mailops top: could not draw: ${err.message}`));
+    this.screen.render();
+  }
+
+  private fill(s: Snapshot, viewLabel: string, viewPosition: string): void {
     const canChart = this.layout(s.lanes.length);
     const up = s.nodes.filter((n) => n.status === 'up' || n.status === 'partial').length;
     this.header.setContent(blessed.escape(` mailops top  ${s.at.slice(11, 19)}  view: ${viewLabel} ${viewPosition}  ${up}/${s.nodes.length} node(s) up  ` +
@@ -100,7 +116,6 @@ export class Screen {
     this.events.setContent(paint(eventLines(s, s.view === 'all' && s.nodes.length > 1).slice(-rows)));
     if (canChart) this.drawChart(s);
     else this.chart?.hide();
-    this.screen.render();
   }
 
   /** contrib's line chart sizes its canvas when attached: a new size needs a new chart. */
