@@ -109,7 +109,8 @@ export class Screen {
     this.header.setContent(blessed.escape(` mailops top  ${s.at.slice(11, 19)}  view: ${viewLabel} ${viewPosition}  ${up}/${s.nodes.length} node(s) up  ` +
       `${s.messages} message(s) in queue   [n/p] view  [?] help  [q] quit`));
     this.nodes.setContent(paint(nodeLines(s)));
-    this.lanes.setLabel(` lanes (recipients): rates over the last ${s.rateWindowSeconds}s, latency over the last ${s.latencyWindowSeconds}s `);
+    const over = (seconds: number) => (seconds > 0 ? `last ${seconds}s` : 'after two polls');
+    this.lanes.setLabel(` lanes (recipients) · rates: ${over(s.rateWindowSeconds)} · latency: ${over(s.latencyWindowSeconds)} `);
     this.lanes.setContent(paint(laneLines(s, 'window')));
     this.domains.setContent(paint(domainLines(s)));
     const rows = Math.max(0, (this.events.height as number) - 2);
@@ -136,7 +137,7 @@ export class Screen {
     const now = Date.parse(s.at);
     const times = s.history.times;
     if (times.length === 0) return;
-    const labels = times.map((t) => (now - t < 1000 ? 'now' : `-${age((now - t) / 1000)}`));
+    const labels = times.map((t, i) => (i === times.length - 1 ? 'now' : `-${age((now - t) / 1000)}`));
     const series = Object.entries(s.history.lanes).map(([lane, values]) => {
       if (!this.laneColours.has(lane)) this.laneColours.set(lane, COLOURS[this.laneColours.size % COLOURS.length]);
       return { title: lane, x: labels, y: values.map((v) => v ?? 0), style: { line: this.laneColours.get(lane) } };
