@@ -74,7 +74,7 @@ export class Shaper {
       rate: { perSecond: site.profile.ratePerSecond, perHour: site.profile.ratePerHour },
       pausedUntil: site.paused(now) ? (site.pausedUntil >= Number.MAX_SAFE_INTEGER ? 'until resumed' : new Date(site.pausedUntil).toISOString()) : undefined,
       reply: site.paused(now) ? site.pauseReply : undefined,
-      destinations: [...site.members].map((m) => m.key), history: site.history,
+      destinations: site.recent, history: site.history,
     }));
   }
 }

@@ -27,6 +27,8 @@ export class Site {
   private readonly step: number;
   private lastReduce = 0;
   readonly history: SiteAction[] = [];
+  /** The destinations (domains) that joined most recently, for the API view. */
+  readonly recent: string[] = [];
 
   constructor(key: string, profile: ShapingProfile, rampStep: number) {
     this.key = key;
@@ -48,6 +50,19 @@ export class Site {
 
   paused(now = Date.now()): boolean {
     return now < this.pausedUntil;
+  }
+
+  join(member: SiteMember): void {
+    this.members.add(member);
+    if (!this.recent.includes(member.key)) {
+      this.recent.push(member.key);
+      if (this.recent.length > 20) this.recent.shift();
+    }
+  }
+
+  /** Nothing to remember: no members, no backoff in force (the site can be forgotten). */
+  idle(now = Date.now()): boolean {
+    return this.members.size === 0 && this.open === 0 && this.state(now) === 'active';
   }
 
   /** Whether one more connection may open now; a refused member is remembered in `blocked`. */
@@ -86,8 +101,9 @@ export class Site {
       this.ramp = { from: target, since: now };
       return this.record({ action: 'reduce', reply, at: new Date(now).toISOString(), limit: target, by: 'reply' });
     }
+    // while paused, only a suspension overrides a pause; replies from connections still in flight change nothing
+    if (this.paused(now) && (this.pauseKind === 'suspended' || rule.action === 'pause')) return undefined;
     const until = rule.duration === undefined ? Number.MAX_SAFE_INTEGER : now + rule.duration;
-    if (this.paused(now) && this.pausedUntil >= until) return undefined;
     return this.pause(rule.action === 'suspend' ? 'suspended' : 'paused', until, reply, 'reply', now);
   }
 
