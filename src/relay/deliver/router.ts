@@ -16,6 +16,10 @@ import type { Site } from '../shape/site.ts';
 /** How far ahead jobs of a site suspended until further notice are deferred (they come back and are deferred again). */
 const SUSPENDED_RECHECK_MS = 3_600_000;
 
+function holdUntil(until: number, now: number): number {
+  return until >= Number.MAX_SAFE_INTEGER ? now + SUSPENDED_RECHECK_MS : until;
+}
+
 export class Router {
   readonly destinations = new Map<string, Destination>();
   private readonly slots: LaneSlots;
@@ -83,9 +87,9 @@ export class Router {
   private hold(domain: string, site: Site | undefined): { reply: string; until: number } | undefined {
     const now = Date.now();
     const manual = this.suspended.get(domain);
-    if (manual && manual.until > now) return { reply: `451 4.7.0 ${domain} suspended by the operator (${manual.reason})`, until: Math.min(manual.until, now + SUSPENDED_RECHECK_MS) };
+    if (manual && manual.until > now) return { reply: `451 4.7.0 ${domain} suspended by the operator (${manual.reason})`, until: holdUntil(manual.until, now) };
     if (manual) this.suspended.delete(domain);
-    if (site?.paused(now)) return { reply: site.pauseReply, until: Math.min(site.pausedUntil, now + SUSPENDED_RECHECK_MS) };
+    if (site?.paused(now)) return { reply: site.pauseReply, until: holdUntil(site.pausedUntil, now) };
     return undefined;
   }
 
@@ -93,7 +97,7 @@ export class Router {
   private assignSite(destination: Destination, domain: string | undefined): void {
     const join = (site: Site) => {
       destination.site = site;
-      site.members.add(destination);
+      site.join(destination);
       if (site.paused()) this.sitePaused(site);
       else destination.pump();
     };
@@ -103,7 +107,7 @@ export class Router {
 
   /** A site was paused or suspended: what its destinations have queued waits until it returns. */
   private sitePaused(site: Site): void {
-    const hold = { reply: site.pauseReply, until: Math.min(site.pausedUntil, Date.now() + SUSPENDED_RECHECK_MS) };
+    const hold = { reply: site.pauseReply, until: holdUntil(site.pausedUntil, Date.now()) };
     for (const member of site.members) {
       const destination = member as Destination;
       for (const job of destination.drain()) this.outcomes.deferred(job, job.recipients, hold.reply, {}, hold.until);
@@ -117,7 +121,7 @@ export class Router {
     if (!site) return o;
     const seen = (reply: string) => {
       this.shaper.observe(site, reply);
-      return site.paused() ? Math.min(site.pausedUntil, Date.now() + SUSPENDED_RECHECK_MS) : 0;
+      return site.paused() ? holdUntil(site.pausedUntil, Date.now()) : 0;
     };
     return {
       delivered: (job, rs, reply, attempt) => o.delivered(job, rs, reply, attempt),
@@ -152,8 +156,13 @@ export class Router {
     }
     if (destination.total === 0 && destination.queued === 0 && destination.pausedUntil < Date.now()) {
       this.destinations.delete(destination.key);
-      destination.site?.members.delete(destination);
-      destination.site?.blocked.delete(destination);
+      const site = destination.site;
+      if (site) {
+        site.members.delete(destination);
+        site.blocked.delete(destination);
+        // provider sites are few and stay; a site per MX set of the long tail goes when idle
+        if (site.profile.name === 'default' && site.idle()) this.shaper.sites.delete(site.key);
+      }
     }
   }
 
@@ -187,7 +196,7 @@ export class Router {
     for (const destination of this.destinations.values()) {
       const keep = destination.drain().filter((job) => {
         if (job.domain !== d) return true;
-        this.outcomes.deferred(job, job.recipients, reply, {}, Math.min(until, Date.now() + SUSPENDED_RECHECK_MS));
+        this.outcomes.deferred(job, job.recipients, reply, {}, holdUntil(until, Date.now()));
         return false;
       });
       for (const job of keep) destination.enqueue(job);
