@@ -134,7 +134,7 @@ export async function until<T>(what: string, check: () => T | undefined | false,
   }
 }
 
-export async function submit(port: number, mail: nodemailer.SendMailOptions, tls = false) {
+export async function submit(port: number, mail: Record<string, unknown>, tls = false) {
   const transport = nodemailer.createTransport({ host: '127.0.0.1', port, secure: false, ignoreTLS: !tls, requireTLS: tls, tls: { rejectUnauthorized: false } });
   try {
     return await transport.sendMail(mail);
