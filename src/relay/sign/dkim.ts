@@ -1,7 +1,7 @@
 // DKIM signing with mailauth's canonicalisation and header formatting (relaxed/relaxed). The
-// private-key operation runs through crypto.sign's callback form, i.e. on libuv's thread pool:
-// RSA-2048 costs about a millisecond of CPU per signature, and off the event loop it uses the
-// machine's other cores while the main thread keeps receiving and delivering.
+// relay runs this in worker threads (pool.ts): RSA-2048 plus canonicalisation cost about a
+// millisecond of CPU per message, which would otherwise block the event loop. Without a pool the
+// private-key operation still leaves the event loop through crypto.sign's callback form.
 import { createHash, sign as cryptoSign, type KeyObject } from 'node:crypto';
 import { dkimBody } from 'mailauth/lib/dkim/body/index.js';
 import { relaxedHeaders } from 'mailauth/lib/dkim/header/relaxed.js';
@@ -11,15 +11,20 @@ import type { SigningKey } from './keys.ts';
 /** Signed when present; From is signed once more than it occurs (over-signing) so that no From can be added. */
 export const SIGNED_HEADERS = 'From:To:Cc:Subject:Date:Message-ID:MIME-Version:Content-Type:Reply-To:List-Unsubscribe:List-Unsubscribe-Post:Feedback-ID';
 
-function signAsync(algorithm: string | null, data: Buffer, key: KeyObject): Promise<Buffer> {
-  return new Promise((resolve, reject) => cryptoSign(algorithm, data, key, (err, signature) => (err ? reject(err) : resolve(signature))));
-}
+export type RawSigner = (algorithm: string | null, data: Buffer, key: KeyObject) => Promise<Buffer>;
+
+/** On libuv's thread pool. */
+export const signAsync: RawSigner = (algorithm, data, key) =>
+  new Promise((resolve, reject) => cryptoSign(algorithm, data, key, (err, signature) => (err ? reject(err) : resolve(signature))));
+
+/** On the calling thread (inside a signing worker, where blocking is the point). */
+export const signSync: RawSigner = async (algorithm, data, key) => cryptoSign(algorithm, data, key);
 
 /**
  * The DKIM-Signature header fields (each ending in CRLF) for `message`, one per key, in key order.
  * `headerEnd` is the byte length of the header block including its empty line.
  */
-export async function dkimSignatures(message: Buffer, headerEnd: number, keys: SigningKey[], now = Date.now()): Promise<string> {
+export async function dkimSignatures(message: Buffer, headerEnd: number, keys: SigningKey[], now = Date.now(), raw: RawSigner = signAsync): Promise<string> {
   const headers = parseHeaders(message.subarray(0, headerEnd));
   const lines = getSigningHeaderLines(headers.parsed, SIGNED_HEADERS);
   if (!lines.headers.some((h) => h.key === 'from')) throw new Error('no From header field to sign');
@@ -33,9 +38,9 @@ export async function dkimSignatures(message: Buffer, headerEnd: number, keys: S
       signingDomain: k.domain, selector: k.selector, algorithm: k.algorithm, canonicalization: 'relaxed/relaxed', bodyHash, timestamp,
     });
     const signature = k.algorithm === 'rsa-sha256'
-      ? await signAsync('sha256', canonicalizedHeader, k.key)
+      ? await raw('sha256', canonicalizedHeader, k.key)
       // RFC 8463: Ed25519 signs the SHA-256 hash of the canonicalised header (PureEdDSA over it)
-      : await signAsync(null, createHash('sha256').update(canonicalizedHeader).digest(), k.key);
+      : await raw(null, createHash('sha256').update(canonicalizedHeader).digest(), k.key);
     return formatSignatureHeaderLine('DKIM', { ...dkimHeaderOpts, b: signature.toString('base64') }, true);
   }));
   return signed.map((line) => `${line}\r\n`).join('');

@@ -7,6 +7,7 @@ import { headerFields, headerLength } from '../receive/message.ts';
 import { smtpError } from '../receive/reply.ts';
 import { dkimSignatures } from './dkim.ts';
 import type { KeyTable } from './keys.ts';
+import type { SignerPool } from './pool.ts';
 
 export interface SubmissionTrace {
   /** Client address, and the name it gave in EHLO/HELO. */
@@ -21,6 +22,8 @@ export interface SubmissionTrace {
 export interface Preparer {
   hostname: string;
   keys: KeyTable;
+  /** Signing workers; without them the signing runs here (private-key operation on libuv's pool). */
+  pool?: SignerPool;
 }
 
 export function rfc5322Date(at: Date): string {
@@ -66,7 +69,7 @@ export async function prepareMessage(p: Preparer, message: Buffer, trace: Submis
   if (!keys) return Buffer.concat([Buffer.from(trail), body]);
   let signatures: string;
   try {
-    signatures = await dkimSignatures(body, bodyHeaderEnd, keys, now.getTime());
+    signatures = p.pool ? await p.pool.sign(body, bodyHeaderEnd, keys[0].domain, now.getTime()) : await dkimSignatures(body, bodyHeaderEnd, keys, now.getTime());
   } catch (err) {
     // never send unsigned mail for a domain that signs: the client may try again later
     throw smtpError(451, '4.3.0', `DKIM signing for ${domain} failed (${(err as Error).message}); message not accepted`);

@@ -1,0 +1,64 @@
+// A pool of signing workers, one per core by default: canonicalisation and the RSA private-key
+// operation leave the event loop, so receiving, spooling and delivering keep one core while the
+// others sign. Requests go to the worker with the fewest outstanding; a worker that dies fails its
+// requests (the client gets a 451 and retries) and is replaced.
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import type { DkimKeyConfig } from '../../config/sending-types.ts';
+import type { SignReply, SignRequest } from './worker.ts';
+
+interface Pending { resolve: (signatures: string) => void; reject: (err: Error) => void }
+interface Slot { worker: Worker; pending: Map<number, Pending> }
+
+export class SignerPool {
+  private readonly slots: Slot[] = [];
+  private readonly entries: DkimKeyConfig[];
+  private nextId = 1;
+  private closed = false;
+
+  constructor(entries: DkimKeyConfig[], size = availableParallelism()) {
+    this.entries = entries;
+    for (let i = 0; i < Math.max(1, size); i++) this.slots.push(this.spawn());
+  }
+
+  private spawn(): Slot {
+    const worker = new Worker(new URL('./worker.ts', import.meta.url), { workerData: this.entries });
+    const slot: Slot = { worker, pending: new Map() };
+    worker.unref(); // pending requests keep the relay busy anyway; an idle pool must not keep it alive
+    worker.on('message', (reply: SignReply) => {
+      const p = slot.pending.get(reply.id);
+      if (!p) return;
+      slot.pending.delete(reply.id);
+      if ('error' in reply) p.reject(new Error(reply.error));
+      else p.resolve(reply.signatures);
+    });
+    const fail = (err: Error) => {
+      for (const p of slot.pending.values()) p.reject(err);
+      slot.pending.clear();
+      if (this.closed) return;
+      const i = this.slots.indexOf(slot);
+      if (i !== -1) this.slots[i] = this.spawn();
+    };
+    worker.on('error', fail);
+    worker.on('exit', (code) => fail(new Error(`signing worker exited with code ${code}`)));
+    return slot;
+  }
+
+  /** DKIM-Signature fields for the message, with the keys of `domain` (the key table's match). */
+  sign(message: Buffer, headerEnd: number, domain: string, now: number): Promise<string> {
+    if (this.closed) return Promise.reject(new Error('signing pool is closed'));
+    let slot = this.slots[0];
+    for (const s of this.slots) if (s.pending.size < slot.pending.size) slot = s;
+    const id = this.nextId++;
+    const copy = new Uint8Array(message); // a copy the worker owns (transferred, not cloned again)
+    return new Promise((resolve, reject) => {
+      slot.pending.set(id, { resolve, reject });
+      slot.worker.postMessage({ id, message: copy, headerEnd, domain, now } satisfies SignRequest, [copy.buffer]);
+    });
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    await Promise.all(this.slots.map((s) => s.worker.terminate()));
+  }
+}
