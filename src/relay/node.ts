@@ -11,6 +11,7 @@ import { tlsMaterial } from './receive/tls.ts';
 import { Scheduler } from './schedule/scheduler.ts';
 import { Spool } from './spool/spool.ts';
 import { KeyTable } from './sign/keys.ts';
+import { SignerPool } from './sign/pool.ts';
 import { Bounces } from './bounce/handler.ts';
 
 export interface RelayNode {
@@ -39,7 +40,7 @@ export async function startRelay(config: RelayConfig, options: { log?: EventLog 
   const router = new Router(config, spool, scheduler, log);
   scheduler.router = router;
   // A committed message wakes its lane at once rather than at the lane's next timer.
-  const preparer = { hostname: config.smtp.hostname, keys };
+  const preparer = { hostname: config.smtp.hostname, keys, pool: keys.size ? new SignerPool(config.dkim) : undefined };
   const intake = { config, spool, log, metrics, committed: (lane: string) => scheduler.wake(lane), preparer };
   bounces.intake = intake;
   const tls = await tlsMaterial(config);
@@ -61,6 +62,7 @@ export async function startRelay(config: RelayConfig, options: { log?: EventLog 
         scheduler.stop();
         await router.stop(30_000);
         await closingSmtp;
+        await preparer.pool?.close();
         api.server.closeAllConnections();
         await new Promise((resolve) => api.server.close(resolve));
         clearInterval(reclaim);
