@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# End to end with RSA-2048 DKIM on every message (4 KB):
+#   smtp-source -d -s 20 -m N -l 4096 -f a@signed.test → relay (signs at intake) → smtp-sink
+# next to the ceiling: the machine's RSA-2048 signing rate (`openssl speed -seconds 3 rsa2048`,
+# one process) × number of cores. Target: at least 0.6 × ceiling.
+# Usage: bench/relay-dkim.sh [MESSAGES] (default 20000); PROFILE=1 writes a --cpu-prof of the relay;
+# DKIM=0 runs without signing (the relay's own cost, for comparison).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. bench/lib.sh
+N=${1:-20000}
+work=$(mktemp -d /tmp/mailops-dkim-bench-XXXX)
+pids=()
+cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
+trap cleanup EXIT
+
+cores=$(nproc)
+per_core=$(openssl speed -seconds 3 rsa2048 2>/dev/null | awk '/^rsa +2048 bits/ {print $6}')
+ceiling=$(echo "$per_core * $cores" | bc -l)
+printf 'ceiling  %.0f RSA-2048 signs/s per core x %d cores = %.0f msgs/s\n' "$per_core" "$cores" "$ceiling"
+
+node_modules/.bin/node bin/mailops dkim keygen --domain signed.test --selector bench --out "$work" --json >"$work/key.json"
+sink=$(free_port); smtp=$(free_port); http=$(free_port)
+cat >"$work/relay.yaml" <<YAML
+smtp: { listen: "127.0.0.1:$smtp" }
+http: { listen: "127.0.0.1:$http" }
+spool: { dir: "$work/spool" }
+delivery: { smarthost: "127.0.0.1:$sink" }
+YAML
+# DKIM=0 runs the same without signing, for comparison
+[ "${DKIM:-1}" = 0 ] || printf 'dkim:\n  - { domain: signed.test, selector: bench, privateKey: "%s" }\n' "$work/bench._domainkey.signed.test.pem" >>"$work/relay.yaml"
+pids+=("$(start_smtp_sink "$sink" "$work/sink.log")")
+prof=()
+[ "${PROFILE:-}" = 1 ] && prof=(--cpu-prof --cpu-prof-dir "$work/prof")
+node_modules/.bin/node "${prof[@]}" bin/mailops relay start --config "$work/relay.yaml" >"$work/relay.log" 2>&1 &
+relay=$!
+pids+=("$relay")
+until grep -q '"listening"' "$work/relay.log"; do sleep 0.1; done
+
+start=$(date +%s%3N)
+smtp-source -d -s 20 -m "$N" -l 4096 -f a@signed.test -t b@dest.test "127.0.0.1:$smtp"
+end=$(wait_for_count "$work/sink.log" "$N" 900)
+ms=$((end - start))
+rate=$(echo "$N*1000/$ms" | bc -l)
+cpu=$(ps -o time= -p "$relay")
+signed=$(grep -c '"event":"received"' "$work/relay.log" || true)
+size=$(grep -m1 '"event":"received"' "$work/relay.log" | grep -o '"size":[0-9]*' | cut -d: -f2)
+printf 'relay    %d msgs in %.2f s = %.0f msgs/s (%.2f x ceiling); relay CPU time %s; stored size %s bytes (DKIM-Signature + Received added)\n' \
+  "$N" "$(echo "$ms/1000" | bc -l)" "$rate" "$(echo "$rate/$ceiling" | bc -l)" "$cpu" "$size"
+if [ "${PROFILE:-}" = 1 ]; then
+  kill -TERM "$relay"; wait "$relay" 2>/dev/null || true
+  echo "profile: $(ls "$work"/prof/*.cpuprofile)"
+fi
