@@ -156,7 +156,7 @@ export class Dashboard {
       url: n.url, name: n.name, status: n.status, error: n.error,
       downSince: n.downSince === undefined ? undefined : new Date(n.downSince).toISOString(),
       uptimeSeconds: n.up ? last?.uptimeSeconds : undefined, messages: n.up ? last?.queue?.total : undefined,
-      pollMs: n.pollMs, events: n.feed?.status ?? 'off',
+      pollMs: n.pollMs, events: n.feed?.status ?? 'off', eventsDropped: n.feed?.dropped || undefined,
     };
   }
 
@@ -202,7 +202,7 @@ export class Dashboard {
   private eventLines(nodes: NodeState[]): EventLine[] {
     const lines: EventLine[] = [];
     for (const node of nodes) {
-      for (const raw of node.feed?.lines.slice(-EVENT_LINES) ?? []) lines.push(formatEvent(node.name, raw.line));
+      for (const raw of node.feed?.lines.slice(-EVENT_LINES) ?? []) lines.push((raw.shown ??= formatEvent(node.name, raw.line)));
     }
     return lines.sort((a, b) => (a.time < b.time ? -1 : a.time > b.time ? 1 : 0)).slice(-EVENT_LINES);
   }

@@ -3,11 +3,14 @@
 // last outcome, the last error and recent deferrals. Reconnects by itself when the node comes back.
 // Under a big drain most events are `delivered`/`received`: those are only matched by regex and
 // kept raw; JSON is parsed only for the rarer events that carry an error.
+import type { IncomingMessage } from 'node:http';
 import { get } from './http.ts';
+import type { EventLine } from './types.ts';
 
 const KEEP_LINES = 200;
 const KEEP_DOMAINS = 5000;
 const DEFERRAL_MINUTES = 5;
+const BATCH_MS = 250;
 
 export interface DomainEvents {
   lastOutcome?: 'delivered' | 'deferred' | 'failed' | 'expired';
@@ -18,7 +21,12 @@ export interface DomainEvents {
   minute: number;
 }
 
-export interface RawEvent { event: string; line: string }
+export interface RawEvent {
+  event: string;
+  line: string;
+  /** The panel's rendering of this line, made once when first shown. */
+  shown?: EventLine;
+}
 
 const EVENT = /"event":"([^"]*)"/;
 const DOMAIN = /"domain":"([^"]*)"/;
@@ -64,17 +72,7 @@ export class EventFeed {
       }
       this.status = 'connected';
       received = true;
-      res.setEncoding('utf8');
-      let pending = '';
-      for await (const chunk of res) {
-        pending += chunk as string;
-        let end: number;
-        while ((end = pending.indexOf('\n\n')) >= 0) {
-          this.frame(pending.slice(0, end));
-          pending = pending.slice(end + 2);
-        }
-        if (pending.length > 1 << 20) pending = ''; // a frame this big is not ours: drop it
-      }
+      await this.read(res);
     } catch {
       // refused, reset or aborted: the node is away; try again below
     }
@@ -85,7 +83,52 @@ export class EventFeed {
     this.timer.unref?.();
   }
 
-  private frame(text: string): void {
+  /**
+   * Reads frames until the stream ends, in batches: chunks are only collected as they come and
+   * parsed every BATCH_MS, and between batches the socket is not read, so that events pile up in
+   * the kernel and one read carries many. At hundreds of events per second, a read and a parse per
+   * event cost more CPU than everything else the dashboard does. If a node produces more than a
+   * batch's reads take in, it drops events for this client (and says how many): bounded work.
+   */
+  private read(res: IncomingMessage): Promise<void> {
+    return new Promise((resolve) => {
+      let chunks: string[] = [];
+      let pending = '';
+      const socket = res.socket;
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => void chunks.push(chunk));
+      const flush = () => {
+        if (chunks.length === 0) return;
+        pending += chunks.join('');
+        chunks = [];
+        const end = pending.lastIndexOf('\n\n');
+        if (end >= 0) {
+          const now = Date.now();
+          for (const frame of pending.slice(0, end).split('\n\n')) this.frame(frame, now);
+          pending = pending.slice(end + 2);
+        }
+        if (pending.length > 1 << 20) pending = ''; // a frame this big is not ours: drop it
+      };
+      const batch = setInterval(() => {
+        flush();
+        // read what arrived since the last batch (the poll phase after this timer), then stop again
+        socket.resume();
+        setImmediate(() => {
+          if (!socket.destroyed) socket.pause();
+        });
+      }, BATCH_MS);
+      const done = () => {
+        clearInterval(batch);
+        flush();
+        resolve();
+      };
+      res.on('end', done);
+      res.on('error', done);
+      res.on('close', done);
+    });
+  }
+
+  private frame(text: string, now: number): void {
     let data = '';
     let type = 'message';
     for (const line of text.split('\n')) {
@@ -97,7 +140,7 @@ export class EventFeed {
       this.dropped += Number(/\d+/.exec(data)?.[0] ?? 0);
       return;
     }
-    this.take(data, Date.now());
+    this.take(data, now);
   }
 
   /** Records one event line (a JSON object as the relay logs it). */

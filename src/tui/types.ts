@@ -70,6 +70,8 @@ export interface NodeRow {
   messages?: number;
   pollMs?: number;
   events: 'connected' | 'reconnecting' | 'off';
+  /** Events the node dropped for this dashboard because it read too slowly. */
+  eventsDropped?: number;
 }
 
 export interface EventLine { time: string; node: string; event: string; text: string }
