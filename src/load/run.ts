@@ -68,9 +68,10 @@ export async function runLoad(o: RunOptions): Promise<Report> {
   const progress = (stage: Progress['stage'], arrived?: number): Progress => {
     const elapsed = now() / 1000;
     const last = metrics.timeline.at(-1);
-    const expected = plan.expectedTotal(now());
     const done = metrics.accepted + metrics.failed;
-    const rate = last ? Math.round(last.sent / Math.max(last.span, 0.001)) : 0;
+    // Once sending is over the plan's estimate is moot: what was attempted is the total.
+    const expected = stage === 'sending' ? Math.max(plan.expectedTotal(now()), done) : done;
+    const rate = stage === 'sending' && last ? Math.round(last.sent / Math.max(last.span, 0.001)) : 0;
     const lanes: Progress['lanes'] = {};
     for (const lane of LANES) if (last?.lanes[lane]) lanes[lane] = { p50: last.lanes[lane]!.p50, p99: last.lanes[lane]!.p99 };
     return {
