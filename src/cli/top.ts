@@ -18,6 +18,6 @@ export function registerTop(program: Command): void {
       'mailops top --interval 2s --history 15m',
       'mailops top --once',
       'mailops top --once --json --node http://relay1:8025 | jq .lanes',
-    ]) + '\nKeys: q quits, n/p switch between the aggregate and each node, ? shows help.\nSee docs/top.md.\n')
+    ]) + '\nKeys: q quits, n/p switch between the aggregate and each node, d shows destinations by domain or provider, ? shows help.\nSee docs/top.md.\n')
     .action(async (options) => (await import('../tui/run.ts')).runTop(options));
 }

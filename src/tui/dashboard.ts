@@ -6,7 +6,7 @@ import { EventFeed } from './events.ts';
 import { formatEvent } from './event-format.ts';
 import { pollNode } from './poll.ts';
 import { baseline, laneRow, nodeLanes, sumLanes, type LaneTotals } from './stats.ts';
-import type { DestinationState, DomainRow, EventLine, NodeRow, NodeStatus, Reading, Snapshot } from './types.ts';
+import type { DestinationState, DomainRow, EventLine, NodeRow, NodeStatus, ProviderRow, Reading, Snapshot } from './types.ts';
 
 export interface DashboardOptions {
   nodes: string[];
@@ -22,6 +22,15 @@ export interface DashboardOptions {
 }
 
 export const ALL = 'all';
+
+/** Keeps the worse state and the later error of what several nodes (or domains) report. */
+function worse(row: DomainRow | ProviderRow, state: DestinationState, error: string | undefined, errorAt: number | undefined): void {
+  if (STATE_RANK[state] > STATE_RANK[row.state]) row.state = state;
+  if (error && errorAt !== undefined && (row.lastErrorAt === undefined || errorAt > Date.parse(row.lastErrorAt))) {
+    row.lastError = error;
+    row.lastErrorAt = new Date(errorAt).toISOString();
+  }
+}
 const EVENT_LINES = 50;
 const STATE_RANK: Record<DestinationState, number> = { waiting: 0, ok: 1, deferring: 2, failing: 3, paused: 4 };
 
@@ -97,7 +106,8 @@ export class Dashboard {
     node.busy = true;
     const started = Date.now();
     try {
-      const reading = await pollNode(node.url, { timeoutMs, top: this.options.top });
+      // more domains than shown, so that the provider totals cover most of the queue
+      const reading = await pollNode(node.url, { timeoutMs, top: Math.max(this.options.top, 50) });
       const last = node.readings.at(-1);
       if (last && reading.uptimeSeconds < last.uptimeSeconds) node.readings = []; // restarted: counters began again
       node.readings.push(reading);
@@ -133,7 +143,7 @@ export class Dashboard {
       nodes: this.nodes.map((n) => this.nodeRow(n)),
       lanes: [...lanes].map(([lane, t]) => laneRow(lane, t)),
       messages: up.reduce((sum, n) => sum + (n.readings.at(-1)?.queue?.total ?? 0), 0),
-      domains: this.domainRows(up, now),
+      ...this.destinations(up, now),
       events: this.eventLines(nodes),
       history: this.history(nodes),
     };
@@ -160,6 +170,25 @@ export class Dashboard {
     };
   }
 
+  private destinations(nodes: NodeState[], now: number): Pick<Snapshot, 'domains' | 'providers'> {
+    const domains = this.domainRows(nodes, now);
+    const providers = new Map<string, ProviderRow>();
+    for (const d of domains) {
+      let p = providers.get(d.provider);
+      if (!p) providers.set(d.provider, (p = { provider: d.provider, domains: 0, lanes: [], queued: 0, deferrals: 0, state: 'waiting' }));
+      p.domains++;
+      p.queued += d.queued;
+      p.deferrals += d.deferrals;
+      for (const lane of d.lanes) if (!p.lanes.includes(lane)) p.lanes.push(lane);
+      worse(p, d.state, d.lastError, d.lastErrorAt === undefined ? undefined : Date.parse(d.lastErrorAt));
+    }
+    return {
+      domains: domains.slice(0, this.options.top),
+      providers: [...providers.values()].sort((a, b) => b.queued - a.queued || a.provider.localeCompare(b.provider)),
+    };
+  }
+
+  /** Every domain the nodes' summaries name, with state from the event feeds, busiest first. */
   private domainRows(nodes: NodeState[], now: number): DomainRow[] {
     const rows = new Map<string, DomainRow>();
     for (const node of nodes) {
@@ -172,13 +201,11 @@ export class Dashboard {
         }
       }
     }
-    const sorted = [...rows.values()].sort((a, b) => b.queued - a.queued || a.domain.localeCompare(b.domain)).slice(0, this.options.top);
-    for (const row of sorted) {
-      let lastErrorAt = 0;
+    for (const row of rows.values()) {
       for (const node of nodes) {
         const feed = node.feed;
-        const info = feed?.domains.get(row.domain);
         if (!feed) continue;
+        const info = feed.domains.get(row.domain);
         row.deferrals += feed.recentDeferrals(row.domain, now);
         const pause = feed.pauses.get(`mx:${row.domain}`);
         let state: DestinationState = row.state;
@@ -188,15 +215,10 @@ export class Dashboard {
         } else if (info?.lastOutcome) {
           state = info.lastOutcome === 'delivered' ? 'ok' : info.lastOutcome === 'deferred' ? 'deferring' : 'failing';
         }
-        if (STATE_RANK[state] > STATE_RANK[row.state]) row.state = state;
-        if (info?.lastError && info.lastErrorAt! > lastErrorAt) {
-          lastErrorAt = info.lastErrorAt!;
-          row.lastError = info.lastError;
-          row.lastErrorAt = new Date(lastErrorAt).toISOString();
-        }
+        worse(row, state, info?.lastError, info?.lastErrorAt);
       }
     }
-    return sorted;
+    return [...rows.values()].sort((a, b) => b.queued - a.queued || a.domain.localeCompare(b.domain));
   }
 
   private eventLines(nodes: NodeState[]): EventLine[] {

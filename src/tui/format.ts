@@ -74,6 +74,15 @@ export function domainLines(s: Snapshot): string[] {
 }
 
 /** `withNode`: prefix each line with the node's number in the nodes table (#1, #2, ...). */
+export function providerLines(s: Snapshot): string[] {
+  if (s.providers.length === 0) return ['no queued destinations'];
+  const rows = s.providers.map((p) => [
+    p.provider, String(p.domains), p.lanes.length > 1 ? p.lanes.map((l) => l.slice(0, 5)).join(',') : p.lanes.join(','),
+    String(p.queued), String(p.deferrals), p.state, p.lastError ?? '',
+  ]);
+  return table([['PROVIDER', 'DOMAINS', 'LANES', 'QUEUED', 'DEFER/5m', 'STATE', 'LAST ERROR'], ...rows], 'lrlrrll');
+}
+
 export function eventLines(s: Snapshot, withNode: boolean): string[] {
   const number = new Map(s.nodes.map((n, i) => [n.name, `#${i + 1} `]));
   return s.events.map((e) => `${e.time.slice(11, 19)} ${withNode ? number.get(e.node) ?? '' : ''}${e.event} ${e.text}`);
@@ -90,8 +99,11 @@ export function textReport(s: Snapshot): string {
     `Lanes (recipients; rates over the ${s.rateWindowSeconds}s between two polls; latency since node start)`,
     ...laneLines(s, 'start'),
     '',
-    'Destinations (busiest)',
+    'Destinations (busiest domains)',
     ...domainLines(s),
+    '',
+    'Providers',
+    ...providerLines(s),
   ];
   return out.join('\n') + '\n';
 }

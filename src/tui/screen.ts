@@ -3,7 +3,7 @@
 import blessed from 'blessed';
 import contrib from 'blessed-contrib';
 import { age } from './format.ts';
-import { domainLines, eventLines, laneLines, nodeLines } from './format.ts';
+import { domainLines, eventLines, laneLines, nodeLines, providerLines } from './format.ts';
 import type { Snapshot } from './types.ts';
 
 const COLOURS = ['green', 'yellow', 'cyan', 'magenta', 'red', 'blue', 'white'];
@@ -14,6 +14,7 @@ const HELP = [
   '  q, Ctrl-C    quit',
   '  n, →         next view (aggregate, then each node)',
   '  p, ←         previous view',
+  '  d            destinations by domain or by provider',
   '  ?            show or hide this help',
   '',
   'Depth = queued + deferred + active recipients. IN/s counts messages',
@@ -43,6 +44,7 @@ export class Screen {
   private readonly events: any;
   private readonly help: any;
   private laneColours = new Map<string, string>();
+  private byProvider = false;
 
   constructor(handlers: ScreenHandlers) {
     this.screen = blessed.screen({ smartCSR: true, title: 'mailops top', warnings: false, autoPadding: true });
@@ -53,7 +55,7 @@ export class Screen {
     this.domains = box('destinations');
     this.events = box('events');
     this.help = blessed.box({
-      top: 'center', left: 'center', width: 76, height: 14, label: ' help ', content: HELP, hidden: true,
+      top: 'center', left: 'center', width: 76, height: 15, label: ' help ', content: HELP, hidden: true,
       border: { type: 'line' }, style: { border: { fg: 'yellow' } }, padding: { left: 1 },
     });
     for (const widget of [this.header, this.nodes, this.lanes, this.domains, this.events, this.help]) this.screen.append(widget);
@@ -61,6 +63,10 @@ export class Screen {
     this.screen.key(['q', 'C-c'], () => handlers.quit());
     this.screen.key(['n', 'right'], () => handlers.next(1));
     this.screen.key(['p', 'left'], () => handlers.next(-1));
+    this.screen.key(['d'], () => {
+      this.byProvider = !this.byProvider;
+      handlers.redraw();
+    });
     this.screen.key(['?'], () => {
       this.help.toggle();
       this.screen.render();
@@ -112,7 +118,8 @@ export class Screen {
     const over = (seconds: number) => (seconds > 0 ? `last ${seconds}s` : 'after two polls');
     this.lanes.setLabel(` lanes (recipients) · rates: ${over(s.rateWindowSeconds)} · latency: ${over(s.latencyWindowSeconds)} `);
     this.lanes.setContent(paint(laneLines(s, 'window')));
-    this.domains.setContent(paint(domainLines(s)));
+    this.domains.setLabel(this.byProvider ? ' destinations by provider [d] ' : ' busiest destination domains [d] ');
+    this.domains.setContent(paint(this.byProvider ? providerLines(s) : domainLines(s)));
     const rows = Math.max(0, (this.events.height as number) - 2);
     this.events.setContent(paint(eventLines(s, s.view === 'all' && s.nodes.length > 1).slice(-rows)));
     if (canChart) this.drawChart(s);

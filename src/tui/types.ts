@@ -56,6 +56,18 @@ export interface DomainRow {
   lastErrorAt?: string;
 }
 
+/** Destinations grouped by mailbox provider (the domains the summaries name). */
+export interface ProviderRow {
+  provider: string;
+  domains: number;
+  lanes: string[];
+  queued: number;
+  deferrals: number;
+  state: DestinationState;
+  lastError?: string;
+  lastErrorAt?: string;
+}
+
 export type NodeStatus = 'connecting' | 'up' | 'partial' | 'down';
 
 export interface NodeRow {
@@ -85,7 +97,10 @@ export interface Snapshot {
   nodes: NodeRow[];
   lanes: LaneRow[];
   messages: number;
+  /** The busiest --top destination domains. */
   domains: DomainRow[];
+  /** All domains in the nodes' summaries, grouped by provider. */
+  providers: ProviderRow[];
   events: EventLine[];
   /** Queue depth per lane at each tick of the chart window, oldest first (null: node down). */
   history: { times: number[]; lanes: Record<string, (number | null)[]> };

@@ -17,8 +17,9 @@ test('mailops top in tmux: lanes and counts, change on injection, per-node view,
 
   const top = new TmuxTop(['--node', a.url, '--node', b.url, '--interval', '500ms']);
   t.after(() => top.kill());
-  await top.until('bulk depth 10 and transactional 2 across both nodes', (s) =>
-    laneRow(s, 'bulk')?.[0] === '10' && laneRow(s, 'transactional')?.[0] === '2' && laneRow(s, 'member')?.[0] === '0' ? true : undefined);
+  await top.until('bulk depth 10 and transactional 2 across both nodes, event streams live', (s) =>
+    laneRow(s, 'bulk')?.[0] === '10' && laneRow(s, 'transactional')?.[0] === '2' && laneRow(s, 'member')?.[0] === '0' &&
+    /#1 .* up .* live/.test(s) && /#2 .* up .* live/.test(s) ? true : undefined);
   assert.match(top.screen, /view: all 2 nodes \(1\/3\)/);
   assert.match(top.screen, /2\/2 node\(s\) up/);
   assert.match(top.screen, /queue depth per lane/);
@@ -49,6 +50,9 @@ test('mailops top in tmux: lanes and counts, change on injection, per-node view,
 
   top.keys('?');
   await top.until('the help', (s) => (s.includes('show or hide this help') ? true : undefined));
+  top.keys('?');
+  top.keys('d');
+  await top.until('destinations by provider', (s) => (s.includes('destinations by provider') && /^│united-internet\s+1\s+bulk,trans\s+8\s/m.test(s) ? true : undefined));
   top.keys('q');
   assert.equal(await top.exitStatus(), 0);
 });

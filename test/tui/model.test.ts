@@ -120,7 +120,7 @@ test('event lines and text tables', () => {
   assert.equal(formatEvent('n1', '{broken').event, '?');
   assert.deepEqual(table([['A', 'NUM', 'B'], ['long', '1', 'x']], 'lrl'), ['A     NUM  B', 'long    1  x']);
   const lines = laneLines({
-    at: '', view: 'all', rateWindowSeconds: 10, latencyWindowSeconds: 60, nodes: [], messages: 0, domains: [], events: [], history: { times: [], lanes: {} },
+    at: '', view: 'all', rateWindowSeconds: 10, latencyWindowSeconds: 60, nodes: [], messages: 0, domains: [], providers: [], events: [], history: { times: [], lanes: {} },
     lanes: [{ lane: 'bulk', queued: 1, deferred: 2, active: 3, depth: 6, oldestAgeSeconds: 3700, rates: { received: 2.25, delivered: 120.4, deferred: 0, failed: 0, expired: 0 },
       latency: { p50: 0.5, p99: 2.5, count: 10 } }],
   });
