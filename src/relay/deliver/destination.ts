@@ -102,7 +102,7 @@ export class Destination {
     const i = lane.priority;
     if (this.queues[i].length <= this.connections[i] - this.waiting[i].length) return false;
     if (this.total >= this.limit - this.reservedAbove(lane) || Date.now() < this.pausedUntil) return false;
-    if (!this.site || !this.site.admit(this)) return false;
+    if (!this.site || !this.site.admit(this, lane, this.lanes)) return false;
     if (this.slots.used[i] >= lane.concurrency) {
       this.starved(this, lane);
       return false;
@@ -117,7 +117,7 @@ export class Destination {
         this.connections[lane.priority]++;
         this.slots.used[lane.priority]++;
         this.total++;
-        this.site!.open++;
+        this.site!.opened(lane);
         this.open(this, lane);
       }
     }
@@ -127,7 +127,7 @@ export class Destination {
     this.connections[lane.priority]--;
     this.slots.used[lane.priority]--;
     this.total--;
-    if (this.site) this.site.open--;
+    this.site?.closed(lane);
   }
 
   /** Takes every queued job out (when the destination is paused or failed). */

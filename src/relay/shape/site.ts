@@ -3,6 +3,7 @@
 // backoff state: a reduced connection limit that grows back one step at a time, or a pause /
 // suspension during which nothing is sent to the site at all.
 import type { BackoffRule, ShapingProfile } from '../../config/sending-types.ts';
+import type { LaneConfig } from '../../config/types.ts';
 import { SiteRate } from './rate.ts';
 
 export interface SiteAction { action: string; reply: string; at: string; until?: string; limit?: number; by: 'reply' | 'operator' }
@@ -18,6 +19,8 @@ export class Site {
   /** Members that wanted a connection while the site was at its limit, in arrival order. */
   readonly blocked = new Set<SiteMember>();
   open = 0;
+  /** Open connections per lane (by priority index), for the lanes' reserved slots. */
+  readonly openByLane: number[] = [];
   pausedUntil = 0;
   /** 'paused' or 'suspended' while pausedUntil is in the future. */
   pauseKind: 'paused' | 'suspended' = 'paused';
@@ -65,17 +68,37 @@ export class Site {
     return this.members.size === 0 && this.open === 0 && this.state(now) === 'active';
   }
 
-  /** Whether one more connection may open now; a refused member is remembered in `blocked`. */
-  admit(member: SiteMember, now = Date.now()): boolean {
+  /**
+   * Whether `lane` may open one more connection now. As within a destination, slots that
+   * higher-priority lanes have reserved and do not use stay free (never all of them), so a
+   * provider's small limit cannot be filled by bulk alone. A refused member is remembered in `blocked`.
+   */
+  admit(member: SiteMember, lane: LaneConfig, lanes: LaneConfig[], now = Date.now()): boolean {
     if (this.paused(now)) return false;
-    if (this.open < this.limit(now)) return true;
+    const limit = this.limit(now);
+    let reserved = 0;
+    for (const other of lanes) {
+      if (other.priority < lane.priority) reserved += Math.max(0, other.reserve - (this.openByLane[other.priority] ?? 0));
+    }
+    if (this.open < limit - Math.min(reserved, limit - 1)) return true;
     this.blocked.add(member);
     return false;
   }
 
+  opened(lane: LaneConfig): void {
+    this.open++;
+    this.openByLane[lane.priority] = (this.openByLane[lane.priority] ?? 0) + 1;
+  }
+
+  closed(lane: LaneConfig): void {
+    this.open--;
+    this.openByLane[lane.priority]--;
+  }
+
   /** A connection closed: let the members that waited for a slot try again. */
   released(): void {
-    for (const member of this.blocked) {
+    // a snapshot: a member refused again (reserved slots) is re-added and must not be visited twice
+    for (const member of [...this.blocked]) {
       if (this.open >= this.limit() || this.paused()) break;
       this.blocked.delete(member);
       member.pump();
