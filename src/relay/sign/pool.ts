@@ -15,6 +15,8 @@ export class SignerPool {
   private readonly entries: DkimKeyConfig[];
   private nextId = 1;
   private closed = false;
+  /** Workers that died in a row without answering: a worker that cannot even start is not restarted forever. */
+  private deaths = 0;
 
   constructor(entries: DkimKeyConfig[], size = availableParallelism()) {
     this.entries = entries;
@@ -28,6 +30,7 @@ export class SignerPool {
     worker.on('message', (reply: SignReply) => {
       const p = slot.pending.get(reply.id);
       if (!p) return;
+      this.deaths = 0;
       slot.pending.delete(reply.id);
       if ('error' in reply) p.reject(new Error(reply.error));
       else p.resolve(reply.signatures);
@@ -35,9 +38,13 @@ export class SignerPool {
     const fail = (err: Error) => {
       for (const p of slot.pending.values()) p.reject(err);
       slot.pending.clear();
-      if (this.closed) return;
       const i = this.slots.indexOf(slot);
-      if (i !== -1) this.slots[i] = this.spawn();
+      if (this.closed || i === -1) return;
+      if (++this.deaths > 3 * this.slots.length) {
+        this.slots.splice(i, 1); // give up on this slot; with none left, sign() refuses (451 to the client)
+        return;
+      }
+      this.slots[i] = this.spawn();
     };
     worker.on('error', fail);
     worker.on('exit', (code) => fail(new Error(`signing worker exited with code ${code}`)));
@@ -46,7 +53,7 @@ export class SignerPool {
 
   /** DKIM-Signature fields for the message, with the keys of `domain` (the key table's match). */
   sign(message: Buffer, headerEnd: number, domain: string, now: number): Promise<string> {
-    if (this.closed) return Promise.reject(new Error('signing pool is closed'));
+    if (this.closed || this.slots.length === 0) return Promise.reject(new Error(this.closed ? 'signing pool is closed' : 'signing workers keep failing'));
     let slot = this.slots[0];
     for (const s of this.slots) if (s.pending.size < slot.pending.size) slot = s;
     const id = this.nextId++;
