@@ -18,6 +18,9 @@ const ZONE = {
   'mta5.am0.yahoodns.net': { A: ['127.0.0.1'] },
   'flow.test': { MX: [{ priority: 10, exchange: 'mx.flow.test' }] },
   'mx.flow.test': { A: ['127.0.0.1'] },
+  'bulk.slow.test': { MX: [{ priority: 10, exchange: 'mx.slow-provider.test' }] },
+  'tx.slow.test': { MX: [{ priority: 10, exchange: 'mx.slow-provider.test' }] },
+  'mx.slow-provider.test': { A: ['127.0.0.1'] },
   'rated.test': { MX: [{ priority: 10, exchange: 'in.rated-provider.test' }] },
   'in.rated-provider.test': { A: ['127.0.0.1'] },
 };
@@ -87,6 +90,20 @@ test('421 4.7.0 [TSS04] suspends the provider site while other destinations keep
   const after = (await api(`${relay.httpUrl}/api/v1/destinations`)).sites.find((s: { site: string }) => s.site === 'provider:yahoo');
   assert.equal(after.state, 'reduced', 'returns gradually: one connection first');
   assert.equal(after.limit, 1);
+});
+
+test('reserved slots hold within a provider site: a bulk backlog leaves a connection for transactional mail', async (t) => {
+  const { receiver, relay } = await setup(t, { dataDelayMs: 150 }, `shaping:
+  profiles:
+    slow: { mx: [slow-provider.test], maxConnections: 2 }
+`);
+  await Promise.all(Array.from({ length: 16 }, (_, i) => submit(relay.smtpPort, { from: 'n@sender.test', to: `b${i}@bulk.slow.test`, subject: `bulk ${i}`, text: 'x', headers: { 'X-Mailops-Lane': 'bulk' } })));
+  await until('bulk flowing', () => receiver.delivered.length >= 1);
+  await submit(relay.smtpPort, { from: 'n@sender.test', to: 'reset@tx.slow.test', subject: 'reset', text: 'x', headers: { 'X-Mailops-Lane': 'transactional' } });
+  await until('all delivered', () => receiver.delivered.length === 17);
+  const order = receiver.delivered.map((m) => m.to[0]);
+  assert.ok(order.indexOf('reset@tx.slow.test') <= 4, `transactional overtook the bulk backlog: position ${order.indexOf('reset@tx.slow.test')} of 17`);
+  assert.ok(receiver.maxConcurrent <= 2, `site limit held: ${receiver.maxConcurrent}`);
 });
 
 test('the site message rate holds (GCRA: a burst of one second, then the rate)', async (t) => {
