@@ -7,7 +7,7 @@
 // starts: receiving a million messages over SMTP first would only make the run longer.
 // Usage: node_modules/.bin/node bench/relay-backlog.ts [MESSAGES] [REMINDER_SECONDS]
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { createWriteStream, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import nodemailer from 'nodemailer';
@@ -23,6 +23,8 @@ process.on('exit', () => children.forEach((c) => c.kill('SIGKILL')));
 function start(args: string[], ready: RegExp): Promise<{ child: ChildProcess; output: () => string }> {
   const child = spawn(process.execPath, [MAILOPS, ...args]);
   children.push(child);
+  // BENCH_LOG=FILE keeps the relay's event log, e.g. to see where a reminder's time went
+  if (process.env.BENCH_LOG && args[0] === 'relay') child.stdout!.pipe(createWriteStream(process.env.BENCH_LOG, { flags: 'a' }));
   let output = '';
   return new Promise((resolve, reject) => {
     const onData = (d: Buffer) => {
@@ -67,7 +69,8 @@ await sleep(500);
 let relay = await start(relayArgs(sinkSmtp), /"event":"listening"/);
 let peak = 0;
 const sampler = setInterval(() => { peak = Math.max(peak, rssMb(relay.child.pid!)); }, 500);
-const stats = async () => (await fetch(`http://127.0.0.1:${sinkHttp}/api/v1/stats`)).json();
+const getJson = async (url: string): Promise<any> => (await fetch(url)).json();
+const stats = () => getJson(`http://127.0.0.1:${sinkHttp}/api/v1/stats`);
 await fetch(`http://127.0.0.1:${sinkHttp}/api/v1/reset`, { method: 'POST' });
 await sleep(3000); // bulk flowing at full speed
 const transport = nodemailer.createTransport({ host: '127.0.0.1', port: smtpPort, ignoreTLS: true, pool: true, maxConnections: 2 });
@@ -87,10 +90,11 @@ clearInterval(sampler);
 const after = await stats();
 const elapsed = (Date.now() - t0) / 1000;
 const lane = after.byLane.transactional;
-const remaining = (await (await fetch(`http://127.0.0.1:${httpPort}/api/v1/queue`)).json()).lanes.bulk;
+const remaining = (await getJson(`http://127.0.0.1:${httpPort}/api/v1/queue`)).lanes.bulk;
 console.log(`isolation: ${REMINDER_SECONDS * 10} reminders at 10/s, ${lane?.count ?? 0} arrived; bulk delivered ${((after.received - before) / elapsed).toFixed(0)} msgs/s meanwhile, ${remaining.queued + remaining.deferred + remaining.active} still queued`);
 console.log(`reminder end-of-DATA → arrival ms: p50 ${lane?.latencyMs.p50} p90 ${lane?.latencyMs.p90} p99 ${lane?.latencyMs.p99} max ${lane?.latencyMs.max}`);
 console.log(`memory while draining: peak RSS ${peak.toFixed(0)} MB`);
+if (process.env.BENCH_LOG) console.log((await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text()).split('\n').filter((l) => /sync_seconds_bucket|latency_seconds_bucket\{lane="transactional"/.test(l)).join('\n'));
 transport.close();
 relay.child.kill('SIGTERM');
 await new Promise((r) => relay.child.once('exit', r));
@@ -103,7 +107,7 @@ for (let s = 0; s < 20; s++) {
   await sleep(1000);
   peak = Math.max(peak, rssMb(relay.child.pid!));
 }
-const queue = await (await fetch(`http://127.0.0.1:${httpPort}/api/v1/queue`)).json();
+const queue = await getJson(`http://127.0.0.1:${httpPort}/api/v1/queue`);
 console.log(`memory: ${queue.total} messages queued, destination down: peak RSS over 20 s ${peak.toFixed(0)} MB`);
 
 process.exit(0);

@@ -2,7 +2,7 @@
 // Prometheus text format and /api/v1/queue summarises. Fixed buckets: constant memory whatever the
 // volume.
 
-export const LATENCY_BUCKETS_MS = [10, 25, 50, 100, 200, 500, 1000, 2500, 5000, 10_000, 30_000, 60_000, 300_000, 900_000, 3_600_000, 21_600_000, 86_400_000];
+export const LATENCY_BUCKETS_MS = [1, 2, 5, 10, 25, 50, 100, 200, 500, 1000, 2500, 5000, 10_000, 30_000, 60_000, 300_000, 900_000, 3_600_000, 21_600_000, 86_400_000];
 
 export const OUTCOMES = ['received', 'delivered', 'deferred', 'failed', 'expired'] as const;
 export type Outcome = (typeof OUTCOMES)[number];

@@ -16,8 +16,9 @@ test('health, queue status, metrics, injection with a token, event stream, queue
   const relay = await startTestRelay(`http: { token: ${TOKEN} }\n`, { smarthost: '127.0.0.1:9' });
   t.after(() => relay.stop());
   const api = (path: string, init?: RequestInit) => fetch(`${relay.httpUrl}${path}`, init);
+  const json = (res: Response): Promise<any> => res.json();
 
-  assert.deepEqual((await (await api('/health')).json()).status, 'ok');
+  assert.deepEqual((await json(await api('/health'))).status, 'ok');
 
   // SSE: subscribe first, filtered to received events of the bulk lane
   const events = await api('/api/v1/events?event=received&lane=bulk');
@@ -29,14 +30,14 @@ test('health, queue status, metrics, injection with a token, event stream, queue
   assert.equal((await inject({ from: 'a@sender.test', to: ['b@dest.test'], subject: 's', text: 't' }, 'wrong')).status, 401);
   const bad = await inject({ from: 'a@sender.test', to: [], subject: 's', text: 't' });
   assert.equal(bad.status, 400);
-  assert.match((await bad.json()).error, /^to: expected a non-empty list/);
+  assert.match((await json(bad)).error, /^to: expected a non-empty list/);
   const unknownLane = await inject({ from: 'a@sender.test', to: ['b@dest.test'], lane: 'urgent', subject: 's', text: 't' });
   assert.equal(unknownLane.status, 422);
-  assert.match((await unknownLane.json()).error, /550 5\.7\.0 Unknown lane "urgent"/);
+  assert.match((await json(unknownLane)).error, /550 5\.7\.0 Unknown lane "urgent"/);
 
   const accepted = await inject({ from: 'a@sender.test', to: ['b@dest.test', 'c@gmail.test'], lane: 'bulk', subject: 'Hello', text: 'Body' });
   assert.equal(accepted.status, 202);
-  const { id, lane } = await accepted.json();
+  const { id, lane } = await json(accepted);
   assert.match(id, /^[0-9A-F]{8}$/);
   assert.equal(lane, 'bulk');
   const raw = await inject({ from: 'r@app.test', to: ['u@dest.test'], lane: 'transactional', raw: 'From: r@app.test\nSubject: Reset\n\nlink\n' });
@@ -49,7 +50,7 @@ test('health, queue status, metrics, injection with a token, event stream, queue
 
   // wait until both messages have had their first (failed) attempt
   for (let i = 0; i < 200 && relay.events().filter((e) => e.event === 'deferred').length < 3; i++) await new Promise((r) => setTimeout(r, 20));
-  const queue = await (await api('/api/v1/queue')).json();
+  const queue = await json(await api('/api/v1/queue'));
   assert.equal(queue.total, 2);
   assert.deepEqual(queue.lanes.bulk, { queued: 0, deferred: 2, active: 0, oldestAgeSeconds: queue.lanes.bulk.oldestAgeSeconds });
   assert.equal(queue.lanes.transactional.deferred, 1);
@@ -80,7 +81,7 @@ test('health, queue status, metrics, injection with a token, event stream, queue
   assert.match(deleted.stdout, /^1 recipient\(s\) deleted/);
   const retried = await runCli(['queue', 'retry', id, '--token', TOKEN, ...node]);
   assert.match(retried.stdout, /^1 recipient\(s\) due now/);
-  const after = await (await api('/api/v1/queue')).json();
+  const after = await json(await api('/api/v1/queue'));
   assert.equal(after.total, 2);
   assert.equal(after.lanes.bulk.queued + after.lanes.bulk.deferred + after.lanes.bulk.active, 1);
 });

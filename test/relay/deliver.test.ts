@@ -2,7 +2,7 @@
 // per-recipient outcomes, retries, and the spool emptying as mail is delivered.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import nodemailer from 'nodemailer';
+import nodemailer, { type SendMailOptions } from 'nodemailer';
 import { startReceiver } from '../helpers/receiver.ts';
 import { startTestRelay, type TestRelay } from '../helpers/relay.ts';
 import { startDnsServer } from '../helpers/dns-server.ts';
@@ -16,7 +16,7 @@ delivery:
   idleTimeout: 200ms
 `;
 
-function submit(relay: TestRelay, mail: nodemailer.SendMailOptions) {
+function submit(relay: TestRelay, mail: SendMailOptions) {
   const transport = nodemailer.createTransport({ host: '127.0.0.1', port: relay.smtpPort, secure: false, ignoreTLS: true });
   return transport.sendMail(mail).finally(() => transport.close());
 }
