@@ -65,6 +65,8 @@ export interface TestReceiverOptions {
   /** Reply after DATA (the body has been recorded in `attempts` already); undefined accepts. */
   data?: (arrival: Arrival) => [number, string] | undefined;
   dataDelayMs?: number;
+  /** Reply at connect, given the number of connections open including this one; undefined greets. */
+  connect?: (concurrent: number) => [number, string] | undefined;
 }
 
 export async function startTestReceiver(options: TestReceiverOptions = {}) {
@@ -81,6 +83,8 @@ export async function startTestReceiver(options: TestReceiverOptions = {}) {
       const s: Session = { remoteAddress: session.remoteAddress, helo: '', messages: 0, tls: false };
       sessions.push(s);
       (session as unknown as { test: Session }).test = s;
+      const refuse = options.connect?.(concurrent);
+      if (refuse) return callback(Object.assign(new Error(refuse[1]), { responseCode: refuse[0] }));
       callback();
     },
     onClose() {

@@ -21,6 +21,8 @@ const ZONE = {
   'bulk.slow.test': { MX: [{ priority: 10, exchange: 'mx.slow-provider.test' }] },
   'tx.slow.test': { MX: [{ priority: 10, exchange: 'mx.slow-provider.test' }] },
   'mx.slow-provider.test': { A: ['127.0.0.1'] },
+  'busy.test': { MX: [{ priority: 10, exchange: 'mx.busy-provider.test' }] },
+  'mx.busy-provider.test': { A: ['127.0.0.1'] },
   'rated.test': { MX: [{ priority: 10, exchange: 'in.rated-provider.test' }] },
   'in.rated-provider.test': { A: ['127.0.0.1'] },
 };
@@ -104,6 +106,22 @@ test('reserved slots hold within a provider site: a bulk backlog leaves a connec
   const order = receiver.delivered.map((m) => m.to[0]);
   assert.ok(order.indexOf('reset@tx.slow.test') <= 4, `transactional overtook the bulk backlog: position ${order.indexOf('reset@tx.slow.test')} of 17`);
   assert.ok(receiver.maxConcurrent <= 2, `site limit held: ${receiver.maxConcurrent}`);
+});
+
+test('421 Too many connections at the greeting cuts the site down to fewer connections, and the mail still arrives', async (t) => {
+  const { receiver, relay } = await setup(t, { dataDelayMs: 50, connect: (n) => (n > 1 ? [421, '4.7.0 Too many connections from your IP'] : undefined) }, `shaping:
+  profiles:
+    busy: { mx: [busy-provider.test], maxConnections: 4, backoff: [{ match: "Too many connections", action: reduce, connections: 1 }] }
+`);
+  await Promise.all(Array.from({ length: 12 }, (_, i) => submit(relay.smtpPort, { from: 'n@sender.test', to: `u${i}@busy.test`, subject: 'b', text: 'x' })));
+  const action = await until('reduce', () => relay.events().find((e) => e.event === 'shaping' && e.action === 'reduce'));
+  assert.equal(action.site, 'provider:busy');
+  assert.equal(action.limit, 1);
+  assert.match(String(action.reply), /421 4\.7\.0 Too many connections/);
+  await until('all delivered', () => receiver.delivered.length === 12);
+  const site = (await api(`${relay.httpUrl}/api/v1/destinations`)).sites.find((s: { site: string }) => s.site === 'provider:busy');
+  assert.equal(site.state, 'reduced');
+  assert.equal(site.history[0].action, 'reduce');
 });
 
 test('the site message rate holds (GCRA: a burst of one second, then the rate)', async (t) => {
