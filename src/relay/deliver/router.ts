@@ -96,6 +96,7 @@ export class Router {
   /** Sites group destinations by provider or MX set, so the site is known after the MX lookup. */
   private assignSite(destination: Destination, domain: string | undefined): void {
     const join = (site: Site) => {
+      if (this.stopping) return;
       destination.site = site;
       site.join(destination);
       if (site.paused()) this.sitePaused(site);
