@@ -11,11 +11,15 @@ export interface LogEvent {
 
 type Listener = (event: LogEvent, line: string) => void;
 
+/** Bytes the log may hold for a slow reader before the scheduler waits (see `whenWritable`). */
+const HIGH_WATER = 8 << 20;
+
 export class EventLog {
   private buffer: string[] = [];
   private scheduled = false;
   private readonly out: NodeJS.WritableStream | WriteStream;
   private readonly listeners = new Set<Listener>();
+  private drained?: Promise<void>;
 
   constructor(file?: string) {
     this.out = file ? createWriteStream(file, { flags: 'a' }) : process.stdout;
@@ -47,6 +51,21 @@ export class EventLog {
     const text = this.buffer.join('\n') + '\n';
     this.buffer = [];
     this.out.write(text);
+  }
+
+  /**
+   * Resolves at once while the output keeps up, else when it has drained. Producers of large
+   * volumes of events (the scheduler) wait on it, so a slow log reader slows delivery down
+   * instead of growing the relay's memory, and no line is dropped.
+   */
+  whenWritable(): Promise<void> {
+    const out = this.out as NodeJS.WritableStream & { writableLength?: number };
+    if ((out.writableLength ?? 0) < HIGH_WATER) return Promise.resolve();
+    this.drained ??= new Promise<void>((resolve) => out.once('drain', () => {
+      this.drained = undefined;
+      resolve();
+    }));
+    return this.drained;
   }
 
   close(): Promise<void> {

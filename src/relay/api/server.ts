@@ -24,6 +24,11 @@ export interface ApiContext extends Intake {
   startedAt: number;
 }
 
+function memoryMb(): Record<string, number> {
+  const usage = process.memoryUsage();
+  return Object.fromEntries(Object.entries(usage).map(([key, bytes]) => [key, Math.round(bytes / 1048576)]));
+}
+
 async function selectorFrom(req: IncomingMessage): Promise<Selector> {
   const body = await readJson(req, 64 * 1024);
   if (typeof body.id === 'string') {
@@ -41,7 +46,7 @@ async function handle(ctx: ApiContext, req: IncomingMessage, res: ServerResponse
   const lanes = ctx.config.lanes.map((l) => l.name);
   switch (route) {
     case 'GET /health':
-      return sendJson(res, 200, { status: 'ok', uptimeSeconds: Math.round((Date.now() - ctx.startedAt) / 1000), lanes });
+      return sendJson(res, 200, { status: 'ok', uptimeSeconds: Math.round((Date.now() - ctx.startedAt) / 1000), lanes, memory: memoryMb() });
     case 'GET /metrics':
       return sendText(res, 200, prometheus(ctx.metrics, ctx.spool) + (ctx.bounces?.prometheus() ?? ''), 'text/plain; version=0.0.4');
     case 'GET /api/v1/queue':

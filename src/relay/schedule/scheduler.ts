@@ -20,6 +20,9 @@ interface LaneState {
   timer?: NodeJS.Timeout;
 }
 
+/** Spool writes waiting for the disk above which lanes stop claiming more work for a moment. */
+const WRITE_BACKLOG = 10_000;
+
 /** The longest a lane sleeps without looking for due work (deferred mail coming due). */
 const MAX_SLEEP_MS = 1000;
 
@@ -60,6 +63,9 @@ export class Scheduler implements OutcomeSink {
     if (this.stopping || state.refilling || state.inFlight >= state.window / 2) return;
     state.refilling = true;
     clearTimeout(state.timer);
+    // pace claiming by what the disk and the log can absorb (bounded memory in bursts)
+    await this.spool.commits.whenBelow(WRITE_BACKLOG);
+    await this.log.whenWritable();
     const want = state.window - state.inFlight;
     let claimed: ClaimedRecipient[] = [];
     try {

@@ -126,6 +126,20 @@ export class GroupCommit {
     });
   }
 
+  /** Operations queued or committed but not yet on disk. */
+  get backlog(): number {
+    return this.pending.length + this.unsynced.length;
+  }
+
+  /**
+   * Resolves once fewer than `limit` operations wait for the disk. Producers that do not wait
+   * for each of their own writes (the scheduler's outcomes) wait here, so that a burst of work
+   * (a whole backlog deferred at once) is paced by the disk instead of piling up in memory.
+   */
+  async whenBelow(limit: number): Promise<void> {
+    while (this.backlog >= limit) await new Promise((resolve) => setTimeout(resolve, 2));
+  }
+
   /** Flushes and waits until everything queued so far is durable (for shutdown). */
   async drain(): Promise<void> {
     while (this.pending.length || this.unsynced.length || this.syncsInFlight) {
