@@ -1,23 +1,6 @@
 // The queue commands' actions: HTTP calls to a relay node and human-readable output.
 import { ConfigError } from '../config/errors.ts';
-
-interface NodeOptions { node: string; token?: string; json?: boolean }
-
-async function call(options: NodeOptions, path: string, init: RequestInit = {}): Promise<any> {
-  const url = new URL(path, options.node);
-  let res: Response;
-  try {
-    res = await fetch(url, init);
-  } catch (err) {
-    throw new ConfigError(`--node ${options.node}: cannot reach the relay (${(err as Error & { cause?: Error }).cause?.message ?? (err as Error).message})`);
-  }
-  const body: any = await res.json().catch(() => ({}));
-  if (!res.ok) {
-    process.stderr.write(`mailops: ${url.pathname}: HTTP ${res.status}: ${body.error ?? res.statusText}\n`);
-    process.exit(1);
-  }
-  return body;
-}
+import { callNode as call, type NodeOptions } from './node-client.ts';
 
 function table(rows: (string | number)[][]): string {
   const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => String(r[i]).length)));
@@ -54,12 +37,7 @@ export async function list(options: NodeOptions & { lane?: string; domain?: stri
 
 export async function change(action: 'retry' | 'delete', id: string | undefined, options: NodeOptions & { domain?: string }): Promise<void> {
   if (Boolean(id) === Boolean(options.domain)) throw new ConfigError(`queue ${action}: give a queue id or --domain, not both or neither`);
-  const token = options.token ?? process.env.MAILOPS_TOKEN;
-  if (!token) throw new ConfigError(`queue ${action}: needs --token or MAILOPS_TOKEN (the relay's http.token)`);
-  const data = await call(options, `/api/v1/queue/${action}`, {
-    method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-    body: JSON.stringify(id ? { id } : { domain: options.domain }),
-  });
+  const data = await call(options, `/api/v1/queue/${action}`, id ? { id } : { domain: options.domain });
   if (action === 'retry') process.stdout.write(`${data.retried} recipient(s) due now\n`);
   else process.stdout.write(`${data.deleted} recipient(s) deleted${data.inDelivery ? `, ${data.inDelivery} in a delivery attempt left alone` : ''}\n`);
 }

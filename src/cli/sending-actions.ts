@@ -1,30 +1,7 @@
 // Actions of `mailops suppress ...` and `mailops queue suspend|resume`: HTTP calls to a relay node.
 import { ConfigError } from '../config/errors.ts';
+import { callNode as call, type NodeOptions } from './node-client.ts';
 import { parseDuration } from '../util/units.ts';
-
-interface NodeOptions { node: string; token?: string; json?: boolean }
-
-async function call(options: NodeOptions, path: string, body?: unknown): Promise<any> {
-  const url = new URL(path, options.node);
-  const init: RequestInit = {};
-  if (body !== undefined) {
-    const token = options.token ?? process.env.MAILOPS_TOKEN;
-    if (!token) throw new ConfigError(`${path}: needs --token or MAILOPS_TOKEN (the relay's http.token)`);
-    Object.assign(init, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
-  }
-  let res: Response;
-  try {
-    res = await fetch(url, init);
-  } catch (err) {
-    throw new ConfigError(`--node ${options.node}: cannot reach the relay (${(err as Error & { cause?: Error }).cause?.message ?? (err as Error).message})`);
-  }
-  const data: any = await res.json().catch(() => ({}));
-  if (!res.ok) {
-    process.stderr.write(`mailops: ${url.pathname}: HTTP ${res.status}: ${data.error ?? res.statusText}\n`);
-    process.exit(1);
-  }
-  return data;
-}
 
 export async function suppressList(options: NodeOptions & { after?: string; limit: string }): Promise<void> {
   const query = new URLSearchParams({ limit: options.limit });
