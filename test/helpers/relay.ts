@@ -1,11 +1,32 @@
 // Starts a relay node in-process for a test: temporary spool, ephemeral ports, events to a file
 // that the test can read, and whatever config the test adds (YAML text, like an operator's file).
 import { mkdtempSync, writeFileSync } from 'node:fs';
+import nodemailer, { type SendMailOptions } from 'nodemailer';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadRelayConfig, type ConfigOverrides } from '../../src/config/load.ts';
 import { EventLog } from '../../src/relay/log.ts';
 import { startRelay, type RelayNode } from '../../src/relay/node.ts';
+
+/** Config for tests that wait for retries: short schedules everywhere. */
+export const FAST_RETRY = `lanes:
+  transactional: { retry: { initial: 200ms, max: 1s } }
+  member: { retry: { initial: 200ms, max: 1s } }
+  bulk: { retry: { initial: 200ms, max: 1s } }
+delivery:
+  unreachableBackoff: 300ms
+  idleTimeout: 200ms
+`;
+
+/** One message submitted over SMTP (nodemailer), optionally with STARTTLS. */
+export async function submit(port: number, mail: SendMailOptions, tls = false) {
+  const transport = nodemailer.createTransport({ host: '127.0.0.1', port, secure: false, ignoreTLS: !tls, requireTLS: tls, tls: { rejectUnauthorized: false } });
+  try {
+    return await transport.sendMail(mail);
+  } finally {
+    transport.close();
+  }
+}
 
 export interface TestRelay extends RelayNode {
   dir: string;

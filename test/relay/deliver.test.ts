@@ -4,32 +4,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import nodemailer, { type SendMailOptions } from 'nodemailer';
 import { startReceiver } from '../helpers/receiver.ts';
-import { startTestRelay, type TestRelay } from '../helpers/relay.ts';
+import { FAST_RETRY, startTestRelay, submit as submitTo, type TestRelay } from '../helpers/relay.ts';
+import { until } from '../helpers/wait.ts';
 import { startDnsServer } from '../helpers/dns-server.ts';
 
-const FAST_RETRY = `lanes:
-  transactional: { retry: { initial: 200ms, max: 1s } }
-  member: { retry: { initial: 200ms, max: 1s } }
-  bulk: { retry: { initial: 200ms, max: 1s } }
-delivery:
-  unreachableBackoff: 300ms
-  idleTimeout: 200ms
-`;
-
-function submit(relay: TestRelay, mail: SendMailOptions) {
-  const transport = nodemailer.createTransport({ host: '127.0.0.1', port: relay.smtpPort, secure: false, ignoreTLS: true });
-  return transport.sendMail(mail).finally(() => transport.close());
-}
-
-async function until<T>(what: string, check: () => T | undefined | false, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = check();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+const submit = (relay: TestRelay, mail: SendMailOptions) => submitTo(relay.smtpPort, mail);
 
 test('nodemailer submission is delivered with the tag header removed, and leaves the spool', async (t) => {
   const receiver = await startReceiver();

@@ -8,7 +8,6 @@ import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { dkimVerify } from 'mailauth';
 import { SMTPServer } from 'smtp-server';
-import nodemailer from 'nodemailer';
 import { dkimRecord } from '../../src/relay/sign/record.ts';
 
 export interface TestKey { pem: string; file: string; record: string; publicKey: KeyObject }
@@ -128,30 +127,5 @@ export async function startTestReceiver(options: TestReceiverOptions = {}) {
   };
 }
 
-export async function until<T>(what: string, check: () => T | undefined | false, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = check();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
-export async function submit(port: number, mail: Record<string, unknown>, tls = false) {
-  const transport = nodemailer.createTransport({ host: '127.0.0.1', port, secure: false, ignoreTLS: !tls, requireTLS: tls, tls: { rejectUnauthorized: false } });
-  try {
-    return await transport.sendMail(mail);
-  } finally {
-    transport.close();
-  }
-}
-
-export const FAST = `lanes:
-  transactional: { retry: { initial: 200ms, max: 1s } }
-  member: { retry: { initial: 200ms, max: 1s } }
-  bulk: { retry: { initial: 200ms, max: 1s } }
-delivery:
-  unreachableBackoff: 300ms
-  idleTimeout: 200ms
-`;
+export { until } from '../helpers/wait.ts';
+export { submit, FAST_RETRY as FAST } from '../helpers/relay.ts';
