@@ -81,8 +81,12 @@ export async function runLoad(o: RunOptions): Promise<Report> {
   };
   const ticker = setInterval(() => {
     // Buckets end at the real elapsed time: a late timer makes a longer bucket, not a wrong rate.
-    metrics.tick(now() / 1000);
-    rssMax = Math.max(rssMax, process.memoryUsage.rss());
+    const point = metrics.tick(now() / 1000);
+    // Memory per second in the timeline: a flat line is the proof that volume costs no memory.
+    const mem = process.memoryUsage();
+    point.rssMB = Math.round(mem.rss / 1048576);
+    point.heapMB = Math.round(mem.heapUsed / 1048576);
+    rssMax = Math.max(rssMax, mem.rss);
     o.onProgress?.(progress('sending'));
   }, 1000);
   try {

@@ -51,10 +51,10 @@ test('report.html renders its charts in headless Chromium', async () => {
   const dom = await dumpDom(join(dir, 'report.html'));
   const lines = Number(/data-rendered-lines="(\d+)"/.exec(dom)?.[1]);
   const bars = Number(/data-rendered-bars="(\d+)"/.exec(dom)?.[1]);
-  // throughput: accepted + failed; latency: p50 + p99 for each of three lanes.
-  assert.equal(lines, 8, `rendered chart lines: ${lines}`);
+  // throughput: accepted + failed; latency: p50 + p99 for each of three lanes; memory: rss + heap.
+  assert.equal(lines, 10, `rendered chart lines: ${lines}`);
   assert.ok(bars >= 7 * 2 + 1, `rendered bars: ${bars} (phases p50/p99 and the error codes)`);
-  for (const id of ['chart-throughput', 'chart-latency', 'chart-phases', 'chart-errors']) assert.match(dom, new RegExp(`<svg id="${id}"`));
+  for (const id of ['chart-throughput', 'chart-latency', 'chart-phases', 'chart-errors', 'chart-memory']) assert.match(dom, new RegExp(`<svg id="${id}"`));
   const points = [...dom.matchAll(/data-series="accepted\/s" data-points="(\d+)"/g)].map((m) => Number(m[1]));
   assert.ok(points[0] >= 3, `throughput points: ${points}`);
   assert.match(dom, /<td>550<\/td><td>5\.1\.1<\/td>/, 'the error table lists the refusal');

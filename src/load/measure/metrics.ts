@@ -32,6 +32,9 @@ export interface TimelinePoint {
   sent: number;
   failed: number;
   lanes: Partial<Record<Lane, { count: number; p50: number; p99: number }>>;
+  /** Generator process memory at the end of the bucket (resident set, V8 heap in use). */
+  rssMB?: number;
+  heapMB?: number;
 }
 
 export interface ErrorEntry { phase: string; code: string; enhanced: string; provider: string; lane: string; count: number; sample: string }

@@ -34,6 +34,14 @@ export function renderHtml(r: Report): string {
     latencySeries.push({ name: `${lane} p99`, color: LANE_COLOR[lane], points: pts.map((p) => [p.t, p.lanes[lane]!.p99]) });
   }
   const latency = lineChart({ id: 'chart-latency', xLabel: 'seconds since start', yLabel: 'send latency (ms)', yFormat: (v) => ms(v), series: latencySeries });
+  const memPoints = tl.filter((p) => p.rssMB !== undefined);
+  const memory = memPoints.length ? lineChart({
+    id: 'chart-memory', xLabel: 'seconds since start', yLabel: 'MB',
+    series: [
+      { name: 'resident set', color: '#9467bd', points: memPoints.map((p) => [p.t, p.rssMB!]) },
+      { name: 'V8 heap in use', color: '#8c564b', points: memPoints.map((p) => [p.t, p.heapMB!]) },
+    ],
+  }) : '<p>No memory samples (run shorter than a second).</p>';
   const phases = barChart({
     id: 'chart-phases', format: ms,
     rows: PHASES.filter((p) => r.phases[p].count > 0).map((p) => ({
@@ -93,6 +101,9 @@ ${table(['phase', 'count', 'p50', 'p90', 'p99', 'max'], PHASES.filter((p) => r.p
 <h2>Errors</h2>
 ${errors}
 ${errorEntries.length ? table(['phase', 'code', 'enhanced', 'provider', 'lane', 'count', 'sample'], errorEntries) : ''}
+<h2>Generator memory</h2>
+<p>Messages are generated on the fly: memory should stay flat however many are sent. Body templates held: ${bytes(r.generator.templateBytes)}.</p>
+${memory}
 ${a ? `<h2>Arrival at the sink</h2>${table(['arrived', 'refused (5xx)', 'duplicates', 'missing', 'drain'], [[int(a.arrived), int(a.refused), int(a.duplicates), int(a.missing), `${(a.drainMs / 1000).toFixed(1)} s${a.complete ? '' : ' (timed out)'}`]])}
 ${table(['sink profile', 'messages'], Object.entries(a.byProfile).map(([k, v]) => [esc(k), int(v)]))}` : ''}
 <script>
