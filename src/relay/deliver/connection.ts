@@ -51,6 +51,7 @@ function sendJob(conn: SMTPConnection, job: Job, attempt: AttemptInfo, ctx: Conn
     ctx.outcomes.vanished(job);
     return Promise.resolve(true);
   }
+  job.meta = { sender: message.sender, receivedAt: message.receivedAt };
   const byAddress = new Map(job.recipients.map((r) => [r.address.toLowerCase(), r]));
   const envelope = { from: message.sender || false, to: job.recipients.map((r) => r.address) } as const;
   attempt = { ...attempt, startedAt: Date.now() };

@@ -8,6 +8,8 @@ export interface Job {
   messageId: number;
   domain: string;
   recipients: ClaimedRecipient[];
+  /** Sender and arrival time, kept once read (by the connection that sends it, or for a log line). */
+  meta?: { sender: string; receivedAt: number };
 }
 
 /** Where and how an attempt was made, for the log. */

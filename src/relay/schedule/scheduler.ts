@@ -106,7 +106,7 @@ export class Scheduler implements OutcomeSink {
     const held = this.bounces!.suppressed(job);
     if (held.length === 0) return;
     const now = Date.now();
-    const meta = this.spool.messageMeta(job.messageId);
+    const meta = this.metaOf(job);
     const rs = held.map((h) => h.recipient);
     job.recipients = job.recipients.filter((r) => !rs.includes(r));
     this.persist(() => this.spool.finish(job.lane.name, rs));
@@ -116,6 +116,10 @@ export class Scheduler implements OutcomeSink {
       this.event('failed', job, h.recipient, h.reply, {}, meta, now, { class: 'bad-mailbox', suppressed: true });
     }
     this.settled(job, rs.length);
+  }
+
+  private metaOf(job: Job): Job['meta'] {
+    return (job.meta ??= this.spool.messageMeta(job.messageId));
   }
 
   private settled(job: Job, n: number): void {
@@ -135,7 +139,7 @@ export class Scheduler implements OutcomeSink {
 
   delivered(job: Job, recipients: ClaimedRecipient[], reply: string, attempt: AttemptInfo): void {
     const now = Date.now();
-    const meta = this.spool.messageMeta(job.messageId);
+    const meta = this.metaOf(job);
     this.persist(() => this.spool.finish(job.lane.name, recipients));
     const lane = this.metrics.lane(job.lane.name);
     for (const r of recipients) {
@@ -148,7 +152,7 @@ export class Scheduler implements OutcomeSink {
 
   failed(job: Job, recipients: ClaimedRecipient[], reply: string, attempt: AttemptInfo): void {
     const now = Date.now();
-    const meta = this.spool.messageMeta(job.messageId);
+    const meta = this.metaOf(job);
     const cls = this.bounces?.classify(job.lane.name, 'failed', reply, recipients.length);
     if (cls) this.bounces!.permanent(job, recipients, reply, attempt, cls, 'failed'); // before finish: the DSN reads the message
     this.persist(() => this.spool.finish(job.lane.name, recipients));
@@ -159,7 +163,7 @@ export class Scheduler implements OutcomeSink {
 
   deferred(job: Job, recipients: ClaimedRecipient[], reply: string, attempt: AttemptInfo, notBefore = 0): void {
     const now = Date.now();
-    const meta = this.spool.messageMeta(job.messageId);
+    const meta = this.metaOf(job);
     for (const r of recipients) {
       const decision = nextAttempt(job.lane, r.attempts + 1, meta?.receivedAt ?? now, now);
       if (decision.expired) {

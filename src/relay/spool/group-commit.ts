@@ -10,7 +10,7 @@
 // flush. Up to two fsyncs run at once, so a commit made while one is under way starts its own
 // rather than waiting for it: a 250 waits for about one disk flush, not two.
 import { fsync } from 'node:fs';
-import type { DatabaseSync } from 'node:sqlite';
+import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import { Histogram } from '../metrics.ts';
 
 interface Pending {
@@ -44,8 +44,16 @@ export class GroupCommit {
   /** Called after a failed COMMIT was rolled back, so that in-memory tallies can be rebuilt. */
   onRollback: () => void = () => {};
 
+  /** Transaction control, prepared once (exec would parse them for every operation). */
+  private readonly tx: Record<'begin' | 'commit' | 'rollback' | 'savepoint' | 'release' | 'undo', StatementSync>;
+
   constructor(db: DatabaseSync, walFd: number, maxBatch: number, interval: number) {
     this.db = db;
+    const p = (sql: string) => db.prepare(sql);
+    this.tx = {
+      begin: p('BEGIN IMMEDIATE'), commit: p('COMMIT'), rollback: p('ROLLBACK'),
+      savepoint: p('SAVEPOINT op'), release: p('RELEASE op'), undo: p('ROLLBACK TO op'),
+    };
     this.walFd = walFd;
     this.maxBatch = maxBatch;
     this.interval = interval;
@@ -75,22 +83,23 @@ export class GroupCommit {
     this.pending = [];
     const done: Committed[] = [];
     try {
-      this.db.exec('BEGIN IMMEDIATE');
+      const { begin, commit, savepoint, release, undo } = this.tx;
+      begin.run();
       for (const item of batch) {
         // A savepoint per operation: one failing operation (a constraint, say) is undone alone.
-        this.db.exec('SAVEPOINT op');
+        savepoint.run();
         try {
           done.push({ item, ok: true, value: item.op(), seq: this.committedSeq + 1 });
-          this.db.exec('RELEASE op');
+          release.run();
         } catch (err) {
-          this.db.exec('ROLLBACK TO op');
-          this.db.exec('RELEASE op');
+          undo.run();
+          release.run();
           done.push({ item, ok: false, value: err, seq: this.committedSeq + 1 });
         }
       }
-      this.db.exec('COMMIT');
+      commit.run();
     } catch (err) {
-      if (this.db.isTransaction) this.db.exec('ROLLBACK');
+      if (this.db.isTransaction) this.tx.rollback.run();
       this.onRollback();
       for (const item of batch) item.reject(err as Error);
       return;

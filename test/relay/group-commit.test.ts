@@ -1,0 +1,42 @@
+// The group commit on a real SQLite file: one transaction per event-loop turn, a failing
+// operation undone alone, durable operations settled only after the WAL fsync.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Spool } from '../../src/relay/spool/spool.ts';
+
+test('operations of one turn share a commit; a failing one is rolled back alone', async (t) => {
+  const spool = new Spool(mkdtempSync(join(tmpdir(), 'mailops-gc-')), { commitBatch: 500, commitInterval: 0, lanes: ['bulk'] });
+  t.after(() => spool.close());
+  const db = spool.db;
+  db.exec('CREATE TABLE t (v INTEGER UNIQUE)');
+  const insert = db.prepare('INSERT INTO t (v) VALUES (?)');
+  const commitsBefore = spool.commits.commits;
+  const results = await Promise.allSettled([1, 2, 2, 3].map((v) => spool.commits.run(() => insert.run(v).changes)));
+  assert.deepEqual(results.map((r) => r.status), ['fulfilled', 'fulfilled', 'rejected', 'fulfilled']);
+  assert.match(String((results[2] as PromiseRejectedResult).reason), /UNIQUE/);
+  assert.equal(spool.commits.commits - commitsBefore, 1, 'one transaction for the whole turn');
+  assert.deepEqual(db.prepare('SELECT v FROM t ORDER BY v').all().map((r) => r.v), [1, 2, 3]);
+  assert.ok(spool.commits.syncTimes.count >= 1, 'the WAL was fsynced before the promises settled');
+});
+
+test('inserted messages survive reopening; counts are rebuilt from the spool', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'mailops-gc-'));
+  const options = { commitBatch: 500, commitInterval: 0, lanes: ['transactional', 'bulk'] };
+  let spool = new Spool(dir, options);
+  const body = Buffer.from('From: a@b.test\r\n\r\nx\r\n');
+  await Promise.all([1, 2, 3].map((i) => spool.insert({ lane: 'bulk', sender: 'a@b.test', recipients: [`r${i}@x.test`, `s${i}@y.test`], client: '127.0.0.1', receivedAt: Date.now(), body })));
+  const claimed = await spool.claim('bulk', Date.now(), 2);
+  assert.equal(claimed.length, 2);
+  await spool.finish('bulk', [claimed[0]]);
+  await spool.close();
+  spool = new Spool(dir, options);
+  // the still-claimed recipient is back to waiting, and counted as possibly in flight
+  assert.equal(spool.recoveredActive, 1);
+  assert.deepEqual(spool.counts.get('bulk'), { queued: 5, deferred: 0, active: 0 });
+  assert.equal(spool.messages, 3);
+  assert.equal(spool.readMessage(claimed[1].messageId)!.body.toString(), body.toString());
+  await spool.close();
+});
