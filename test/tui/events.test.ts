@@ -4,11 +4,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { EventFeed } from '../../src/tui/events.ts';
-import { inject, startRelayChild, stopRelay, waitFor } from './nodes.ts';
+import { disposeRelay, inject, startRelayChild, stopRelay, waitFor } from './nodes.ts';
 
 test('event feed: a burst arrives complete, last error per domain, reconnect after kill -9', { timeout: 60_000 }, async (t) => {
   let relay = await startRelayChild();
-  t.after(() => stopRelay(relay));
+  t.after(() => disposeRelay(relay));
   const feed = new EventFeed(relay.url);
   t.after(() => feed.stop());
   feed.start();

@@ -3,13 +3,13 @@
 // node shows as down and comes back when restarted on its port, ? shows help and q exits 0.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { inject, laneRow, startRelayChild, stopRelay, TmuxTop } from './nodes.ts';
+import { disposeRelay, inject, laneRow, startRelayChild, stopRelay, TmuxTop } from './nodes.ts';
 
 test('mailops top in tmux: lanes and counts, change on injection, per-node view, node down and back, help, q', { timeout: 90_000 }, async (t) => {
   const a = await startRelayChild();
-  t.after(() => stopRelay(a));
+  t.after(() => disposeRelay(a));
   let b = await startRelayChild();
-  t.after(() => stopRelay(b));
+  t.after(() => disposeRelay(b));
   // two recipients per message: depth counts recipients
   await inject(a, 'bulk', 3);
   await inject(a, 'transactional', 1);

@@ -1,7 +1,7 @@
 // Test helpers for `mailops top`: relay nodes as child processes (the way an operator runs them),
 // mail injection over their HTTP API, and the dashboard inside a private tmux server.
 import { spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MAILOPS, startCli } from '../helpers/cli.ts';
@@ -23,6 +23,12 @@ delivery: { smarthost: "${options.smarthost ?? '127.0.0.1:9'}" }
   const listening = JSON.parse(output().split('\n').find((line) => line.includes('"listening"'))!);
   const httpPort = Number(String(listening.http).split(':').pop());
   return { child, url: `http://127.0.0.1:${httpPort}`, httpPort, smtpPort: Number(String(listening.smtp[0]).split(':').pop()), dir, config };
+}
+
+/** Stops the relay and removes its directory (for t.after). */
+export async function disposeRelay(relay: RelayChild): Promise<void> {
+  await stopRelay(relay);
+  rmSync(relay.dir, { recursive: true, force: true });
 }
 
 export function stopRelay(relay: RelayChild, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
@@ -59,10 +65,11 @@ export async function waitFor<T>(what: string, check: () => T | undefined | Prom
 export class TmuxTop {
   readonly socket = `mailops-top-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
   readonly statusFile: string;
+  private readonly dir: string;
   screen = '';
 
   constructor(args: string[]) {
-    const dir = mkdtempSync(join(tmpdir(), 'mailops-tmux-'));
+    const dir = (this.dir = mkdtempSync(join(tmpdir(), 'mailops-tmux-')));
     this.statusFile = join(dir, 'status');
     const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
     const command = `env NCURSES_NO_UTF8_ACS=1 TERM=xterm-256color ${quote(process.execPath)} ${quote(MAILOPS)} top ${args.map(quote).join(' ')} 2>${quote(join(dir, 'stderr'))}; echo $? > ${quote(this.statusFile)}`;
@@ -99,6 +106,7 @@ export class TmuxTop {
 
   kill(): void {
     spawnSync('tmux', ['-L', this.socket, 'kill-server']);
+    rmSync(this.dir, { recursive: true, force: true });
   }
 }
 

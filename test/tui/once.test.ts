@@ -6,7 +6,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { runCli } from '../helpers/cli.ts';
 import { startReceiver } from '../helpers/receiver.ts';
-import { inject, startRelayChild, stopRelay, waitFor } from './nodes.ts';
+import { disposeRelay, inject, startRelayChild, waitFor } from './nodes.ts';
 
 /** A loopback port with nothing listening (fetch refuses port 9 itself, as a "bad port"). */
 async function closedPort(): Promise<string> {
@@ -25,9 +25,9 @@ test('--once --json: lanes summed over nodes, deliveries with latency, a down no
   const receiver = await startReceiver();
   t.after(() => receiver.close());
   const delivering = await startRelayChild({ smarthost: `127.0.0.1:${receiver.port}` });
-  t.after(() => stopRelay(delivering));
+  t.after(() => disposeRelay(delivering));
   const stuck = await startRelayChild();
-  t.after(() => stopRelay(stuck));
+  t.after(() => disposeRelay(stuck));
   await inject(delivering, 'transactional', 3, ['reset@dest.test']);
   await receiver.waitFor(3);
   await inject(stuck, 'bulk', 2);
