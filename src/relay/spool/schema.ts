@@ -13,7 +13,7 @@ export const PRAGMAS = [
   'PRAGMA synchronous = NORMAL',
   'PRAGMA wal_autocheckpoint = 0', // checkpoints run in checkpointer.ts, off the event loop
   'PRAGMA journal_size_limit = 67108864',
-  'PRAGMA cache_size = -32768', // 32 MB page cache
+  'PRAGMA cache_size = -16384', // 16 MB page cache: the hot pages are the newest rows and the indexes' edges
   'PRAGMA temp_store = MEMORY',
   'PRAGMA busy_timeout = 5000',
 ];
