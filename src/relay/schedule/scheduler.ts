@@ -21,7 +21,7 @@ interface LaneState {
 }
 
 /** Spool writes waiting for the disk above which lanes stop claiming more work for a moment. */
-const WRITE_BACKLOG = 10_000;
+const WRITE_BACKLOG = 4_000;
 
 /** The longest a lane sleeps without looking for due work (deferred mail coming due). */
 const MAX_SLEEP_MS = 1000;
