@@ -4,27 +4,17 @@
 // Latency is measured per lane from when autocannon asks for the request to its response; this
 // engine is paced by autocannon, not by the open-loop dispatcher of the SMTP engine.
 import { createRequire } from 'node:module';
-import type { Plan } from '../generate/plan.ts';
-import type { Recipients } from '../generate/recipients.ts';
-import type { MessageFactory } from '../generate/message.ts';
-import type { Metrics } from '../measure/metrics.ts';
 import type { Lane } from '../scenario/types.ts';
+import type { EngineRun } from './smtp-engine.ts';
 
 interface Req { method?: string; path?: string; headers?: Record<string, string>; body?: string }
 interface Ctx { lane?: Lane; start?: number; bytes?: number; provider?: string; real?: boolean }
 interface Instance { stop(): void; on(event: string, fn: (...args: unknown[]) => void): void }
 type Autocannon = (opts: Record<string, unknown>, done: (err: Error | null, result: unknown) => void) => Instance;
 
-export interface HttpEngineOptions {
+export interface HttpEngineOptions extends EngineRun {
   url: string;
   token?: string;
-  runId: string;
-  plan: Plan;
-  recipients: Recipients;
-  factory: MessageFactory;
-  metrics: Metrics;
-  now: () => number;
-  epoch: number;
 }
 
 export class HttpEngine {

@@ -11,9 +11,8 @@ import type { Job } from './job.ts';
 import type { Reply } from './reply.ts';
 import { SmtpConnection, type ConnectionHost } from './smtp-connection.ts';
 
-export interface SmtpEngineOptions {
-  host: string;
-  port: number;
+/** What every engine (SMTP, HTTP) runs with: the run's plan, its generators and its clock. */
+export interface EngineRun {
   runId: string;
   plan: Plan;
   recipients: Recipients;
@@ -23,6 +22,11 @@ export interface SmtpEngineOptions {
   now: () => number;
   /** Wall-clock epoch ms at run clock 0, for the `sent=` stamp. */
   epoch: number;
+}
+
+export interface SmtpEngineOptions extends EngineRun {
+  host: string;
+  port: number;
   commandTimeout?: number;
 }
 
