@@ -40,7 +40,6 @@ export class LaneMetrics {
 
 export class Metrics {
   readonly lanes = new Map<string, LaneMetrics>();
-  duplicatesPossible = 0;
 
   constructor(lanes: string[]) {
     for (const lane of lanes) this.lanes.set(lane, new LaneMetrics());
