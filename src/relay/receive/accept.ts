@@ -6,7 +6,7 @@ import type { EventLog } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
 import { queueId, type Spool } from '../spool/spool.ts';
 import { classify, type Origin } from './classify.ts';
-import { headerFields, headerLength, withoutFields } from './message.ts';
+import { headerLength, parseMessage, withoutFields, type HeaderField } from './message.ts';
 import { smtpError } from './reply.ts';
 import { prepareMessage, type Preparer } from '../sign/prepare.ts';
 
@@ -35,17 +35,17 @@ export interface Submission extends Origin {
 
 export async function accept(intake: Intake, submission: Submission): Promise<{ id: string; lane: string }> {
   const { config, spool, log, metrics } = intake;
-  const length = headerLength(submission.body);
-  if (length > config.smtp.maxHeaderSize) {
+  if (headerLength(submission.body) > config.smtp.maxHeaderSize) {
     throw smtpError(552, '5.3.4', `Message header is larger than ${config.smtp.maxHeaderSize} bytes`);
   }
   const tagName = config.classify.header.toLowerCase();
-  const tags = headerFields(submission.body, length).filter((field) => field.name.toLowerCase() === tagName);
-  const lane = classify(config, submission.lane ?? tags[0]?.value, submission);
-  const stripped = withoutFields(submission.body, tags);
+  const isTag = (field: HeaderField) => field.name.toLowerCase() === tagName;
+  const parsed = parseMessage(submission.body);
+  const lane = classify(config, submission.lane ?? parsed.fields.find(isTag)?.value, submission);
+  const stripped = withoutFields(parsed, isTag);
   const body = intake.preparer ? await prepareMessage(intake.preparer, stripped, {
     client: submission.client, helo: submission.helo, tls: submission.tls, protocol: submission.protocol ?? 'SMTP', recipients: submission.recipients,
-  }) : stripped;
+  }) : stripped.message;
   const receivedAt = Date.now();
   let id: number;
   try {

@@ -85,15 +85,35 @@ export function headerFields(message: Buffer, length: number): HeaderField[] {
   return fields;
 }
 
-/** The message without the given fields (one copy, only when something is removed). */
-export function withoutFields(message: Buffer, remove: HeaderField[]): Buffer {
-  if (remove.length === 0) return message;
+/** A message with its header block parsed: the bytes, the block's length and its fields. */
+export interface ParsedMessage { message: Buffer; headerLength: number; fields: HeaderField[] }
+
+export function parseMessage(message: Buffer): ParsedMessage {
+  const length = headerLength(message);
+  return { message, headerLength: length, fields: headerFields(message, length) };
+}
+
+/**
+ * The message without the fields that `remove` picks, with the other fields' offsets moved to
+ * match, so that nothing downstream parses the header block again (one copy, only when
+ * something is removed).
+ */
+export function withoutFields(parsed: ParsedMessage, remove: (field: HeaderField) => boolean): ParsedMessage {
+  const gone = parsed.fields.filter(remove);
+  if (gone.length === 0) return parsed;
   const parts: Buffer[] = [];
+  const fields: HeaderField[] = [];
   let pos = 0;
-  for (const field of remove) {
-    parts.push(message.subarray(pos, field.start));
-    pos = field.end;
+  let shift = 0;
+  for (const field of parsed.fields) {
+    if (remove(field)) {
+      parts.push(parsed.message.subarray(pos, field.start));
+      pos = field.end;
+      shift += field.end - field.start;
+    } else {
+      fields.push({ ...field, start: field.start - shift, end: field.end - shift });
+    }
   }
-  parts.push(message.subarray(pos));
-  return Buffer.concat(parts);
+  parts.push(parsed.message.subarray(pos));
+  return { message: Buffer.concat(parts), headerLength: parsed.headerLength - shift, fields };
 }

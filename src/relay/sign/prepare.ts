@@ -3,7 +3,7 @@
 // of the submission, and the DKIM signatures of the From domain. It runs once, at acceptance: the
 // spool holds the signed bytes, so retries send exactly what was signed.
 import { randomBytes } from 'node:crypto';
-import { headerFields, headerLength } from '../receive/message.ts';
+import type { ParsedMessage } from '../receive/message.ts';
 import { smtpError } from '../receive/reply.ts';
 import { dkimSignatures } from './dkim.ts';
 import type { KeyTable } from './keys.ts';
@@ -48,10 +48,9 @@ function received(p: Preparer, trace: SubmissionTrace, at: Date): string {
   return `Received: from ${from}\r\n\tby ${p.hostname} (mailops) with ${proto}${tls}${rcpt};\r\n\t${rfc5322Date(at)}\r\n`;
 }
 
-export async function prepareMessage(p: Preparer, message: Buffer, trace: SubmissionTrace): Promise<Buffer> {
-  const hasSeparator = headerLength(message) !== message.length || message.subarray(-4).toString() === '\r\n\r\n';
-  const end = headerLength(message);
-  const fields = headerFields(message, end);
+export async function prepareMessage(p: Preparer, parsed: ParsedMessage, trace: SubmissionTrace): Promise<Buffer> {
+  const { message, headerLength: end, fields } = parsed;
+  const hasSeparator = end !== message.length || message.subarray(-4).toString() === '\r\n\r\n';
   const has = (name: string) => fields.find((f) => f.name.toLowerCase() === name);
   const from = has('from');
   if (!from) throw smtpError(550, '5.6.0', 'Message has no From header field (RFC 5322 section 3.6 requires one)');
