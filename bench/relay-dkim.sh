@@ -35,7 +35,7 @@ prof=()
 node_modules/.bin/node "${prof[@]}" bin/mailops relay start --config "$work/relay.yaml" >"$work/relay.log" 2>&1 &
 relay=$!
 pids+=("$relay")
-until grep -q '"listening"' "$work/relay.log"; do sleep 0.1; done
+until grep -qs '"listening"' "$work/relay.log"; do sleep 0.1; done
 
 start=$(date +%s%3N)
 smtp-source -d -s 20 -m "$N" -l 4096 -f a@signed.test -t b@dest.test "127.0.0.1:$smtp"

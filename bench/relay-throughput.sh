@@ -29,7 +29,7 @@ pids+=("$(start_smtp_sink "$sink1" "$work/sink-mailops.log")")
 node_modules/.bin/node bin/mailops relay start --smtp "127.0.0.1:$smtp1" --http "127.0.0.1:$http1" \
   --spool "$work/spool" --smarthost "127.0.0.1:$sink1" >"$work/relay.log" 2>&1 &
 pids+=($!)
-until grep -q '"listening"' "$work/relay.log"; do sleep 0.1; done
+until grep -qs '"listening"' "$work/relay.log"; do sleep 0.1; done
 run mailops "$smtp1" "$work/sink-mailops.log"
 rss=$(ps -o rss= -p "${pids[1]}")
 
