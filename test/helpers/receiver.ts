@@ -1,13 +1,30 @@
-// A real SMTP receiver for tests (smtp-server on an ephemeral loopback port) that records what
-// arrives, counts concurrent connections, and can answer with chosen replies per recipient.
+// A real SMTP receiver for tests (smtp-server on a loopback port) that records every DATA
+// attempt and delivery with its session, counts concurrent connections, and answers at connect,
+// RCPT or end of DATA with replies the test chooses.
 import { SMTPServer } from 'smtp-server';
 import type { AddressInfo } from 'node:net';
 
-export interface Received { from: string; to: string[]; body: string; at: number }
+export interface Session { remoteAddress: string; helo: string; messages: number; tls: boolean }
+
+export interface Arrival {
+  from: string;
+  to: string[];
+  /** The bytes as received, and the same as UTF-8 text. */
+  body: Buffer;
+  text: string;
+  at: number;
+  session: Session;
+}
+
+type Reply = [number, string] | undefined;
 
 export interface ReceiverOptions {
-  /** Reply for a recipient: undefined accepts; an [code, text] pair refuses. */
-  rcptReply?: (address: string) => [number, string] | undefined;
+  /** Reply at connect, given the connections open including this one; undefined greets. */
+  connect?: (concurrent: number) => Reply;
+  /** Reply for RCPT TO; undefined accepts. */
+  rcpt?: (address: string) => Reply;
+  /** Reply after DATA (the attempt is recorded already); undefined accepts. */
+  data?: (arrival: Arrival) => Reply;
   /** Delay before answering end of DATA. */
   dataDelayMs?: number;
 }
@@ -15,47 +32,66 @@ export interface ReceiverOptions {
 export interface Receiver {
   port: number;
   address: string;
-  messages: Received[];
-  maxConcurrent: number;
-  /** Resolves once at least `n` messages have arrived (rejects after `timeoutMs`). */
-  waitFor(n: number, timeoutMs?: number): Promise<Received[]>;
+  /** Messages accepted with 250, in order. */
+  delivered: Arrival[];
+  /** Every message that reached end of DATA, accepted or not. */
+  attempts: Arrival[];
+  sessions: Session[];
+  readonly maxConcurrent: number;
+  /** Resolves once at least `n` messages were delivered (rejects after `timeoutMs`). */
+  waitFor(n: number, timeoutMs?: number): Promise<Arrival[]>;
   close(): Promise<void>;
 }
 
+const refusal = ([code, text]: [number, string]) => Object.assign(new Error(text), { responseCode: code });
+
 export async function startReceiver(options: ReceiverOptions = {}, port = 0): Promise<Receiver> {
-  const messages: Received[] = [];
+  const delivered: Arrival[] = [];
+  const attempts: Arrival[] = [];
+  const sessions: Session[] = [];
   let waiters: { n: number; resolve: () => void }[] = [];
   let concurrent = 0;
-  const state = { maxConcurrent: 0 };
+  let maxConcurrent = 0;
   const server = new SMTPServer({
     authOptional: true, disabledCommands: ['STARTTLS'], logger: false, disableReverseLookup: true, closeTimeout: 100,
-    onConnect(_session, callback) {
+    onConnect(session, callback) {
       concurrent++;
-      state.maxConcurrent = Math.max(state.maxConcurrent, concurrent);
-      callback();
+      maxConcurrent = Math.max(maxConcurrent, concurrent);
+      const s: Session = { remoteAddress: session.remoteAddress, helo: '', messages: 0, tls: false };
+      sessions.push(s);
+      (session as unknown as { test: Session }).test = s;
+      const reply = options.connect?.(concurrent);
+      callback(reply ? refusal(reply) : undefined);
     },
     onClose() {
       concurrent--;
     },
     onRcptTo(address, _session, callback) {
-      const reply = options.rcptReply?.(address.address);
-      if (!reply) return callback();
-      callback(Object.assign(new Error(reply[1]), { responseCode: reply[0] }));
+      const reply = options.rcpt?.(address.address);
+      callback(reply ? refusal(reply) : undefined);
     },
     onData(stream, session, callback) {
       const chunks: Buffer[] = [];
+      const s = (session as unknown as { test: Session }).test;
+      s.helo = session.hostNameAppearsAs;
       stream.on('data', (c: Buffer) => chunks.push(c));
       stream.on('end', () => {
-        const done = () => {
-          messages.push({
-            from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
-            to: session.envelope.rcptTo.map((r) => r.address), body: Buffer.concat(chunks).toString('utf8'), at: Date.now(),
-          });
-          waiters = waiters.filter((w) => (messages.length >= w.n ? (w.resolve(), false) : true));
+        const body = Buffer.concat(chunks);
+        const arrival: Arrival = {
+          from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
+          to: session.envelope.rcptTo.map((r) => r.address), body, text: body.toString('utf8'), at: Date.now(), session: s,
+        };
+        attempts.push(arrival);
+        const finish = () => {
+          const reply = options.data?.(arrival);
+          if (reply) return callback(refusal(reply));
+          s.messages++;
+          delivered.push(arrival);
+          waiters = waiters.filter((w) => (delivered.length >= w.n ? (w.resolve(), false) : true));
           callback(null, 'Ok: stored');
         };
-        if (options.dataDelayMs) setTimeout(done, options.dataDelayMs);
-        else done();
+        if (options.dataDelayMs) setTimeout(finish, options.dataDelayMs);
+        else finish();
       });
     },
   });
@@ -65,13 +101,15 @@ export async function startReceiver(options: ReceiverOptions = {}, port = 0): Pr
   return {
     port: bound,
     address: `127.0.0.1:${bound}`,
-    messages,
-    get maxConcurrent() { return state.maxConcurrent; },
+    delivered,
+    attempts,
+    sessions,
+    get maxConcurrent() { return maxConcurrent; },
     waitFor(n, timeoutMs = 20_000) {
-      if (messages.length >= n) return Promise.resolve(messages);
+      if (delivered.length >= n) return Promise.resolve(delivered);
       return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`receiver got ${messages.length} of ${n} messages in ${timeoutMs} ms`)), timeoutMs);
-        waiters.push({ n, resolve: () => { clearTimeout(timer); resolve(messages); } });
+        const timer = setTimeout(() => reject(new Error(`receiver got ${delivered.length} of ${n} messages in ${timeoutMs} ms`)), timeoutMs);
+        waiters.push({ n, resolve: () => { clearTimeout(timer); resolve(delivered); } });
       });
     },
     close: () => new Promise((resolve) => server.close(() => resolve())),

@@ -33,7 +33,7 @@ function dumpDom(file: string): Promise<string> {
 }
 
 test('report.html renders its charts in headless Chromium', async () => {
-  const receiver = await startReceiver({ rcptReply: (a) => (a.startsWith('unknown') ? [550, '5.1.1 user unknown'] : undefined) });
+  const receiver = await startReceiver({ rcpt: (a) => (a.startsWith('unknown') ? [550, '5.1.1 user unknown'] : undefined) });
   let dir: string;
   try {
     const scenario = parseScenario({

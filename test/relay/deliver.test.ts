@@ -24,8 +24,8 @@ test('nodemailer submission is delivered with the tag header removed, and leaves
   assert.deepEqual(messages.map((m) => m.to).sort(), [['a@dest.test'], ['b@other.test']]);
   for (const m of messages) {
     assert.equal(m.from, 'news@sender.test');
-    assert.doesNotMatch(m.body, /X-Mailops-Lane/i);
-    assert.match(m.body, /Subject: Weekly/);
+    assert.doesNotMatch(m.text, /X-Mailops-Lane/i);
+    assert.match(m.text, /Subject: Weekly/);
   }
   await until('spool to empty', () => relay.spool.messages === 0);
   const remaining = relay.spool.db.prepare('SELECT (SELECT count(*) FROM messages) + (SELECT count(*) FROM recipients) AS n').get()!;
@@ -52,7 +52,7 @@ test('lane from rules when there is no tag: sender domain, then default', async 
 test('per-recipient outcomes: 250 delivered, 550 failed, 450 deferred then delivered on retry', async (t) => {
   let greylist = true;
   const receiver = await startReceiver({
-    rcptReply: (address) => {
+    rcpt: (address) => {
       if (address.startsWith('unknown')) return [550, '5.1.1 No such user'];
       if (address.startsWith('grey') && greylist) return [450, '4.2.0 Greylisted, try later'];
       return undefined;
@@ -75,7 +75,7 @@ test('per-recipient outcomes: 250 delivered, 550 failed, 450 deferred then deliv
   const toDest = (rcpt: unknown) => String(rcpt).endsWith('@dest.test');
   const delivered = events.filter((e) => e.event === 'delivered' && toDest(e.rcpt)).map((e) => [e.rcpt, e.attempt]);
   assert.deepEqual(delivered.sort(), [['grey@dest.test', 2], ['ok@dest.test', 1]]);
-  assert.deepEqual(receiver.messages.filter((m) => m.to.every(toDest)).map((m) => m.to), [['ok@dest.test'], ['grey@dest.test']]);
+  assert.deepEqual(receiver.delivered.filter((m) => m.to.every(toDest)).map((m) => m.to), [['ok@dest.test'], ['grey@dest.test']]);
 });
 
 test('an unreachable destination defers, and mail flows once it answers', async (t) => {

@@ -78,13 +78,13 @@ lanes:
   const seqOf = (body: string) => /X-Seq: (\S+)/.exec(body)?.[1];
   const deadline = Date.now() + 30_000;
   for (;;) {
-    const arrived = new Set(receiver.messages.map((m) => seqOf(m.body)));
+    const arrived = new Set(receiver.delivered.map((m) => seqOf(m.text)));
     const missing = [...acked].filter((seq) => !arrived.has(seq));
     if (missing.length === 0) break;
     if (Date.now() > deadline) assert.fail(`${missing.length} acknowledged messages never arrived: ${missing.slice(0, 10).join(', ')}`);
     await new Promise((r) => setTimeout(r, 50));
   }
-  const seqs = receiver.messages.map((m) => seqOf(m.body));
+  const seqs = receiver.delivered.map((m) => seqOf(m.text));
   const duplicates = seqs.length - new Set(seqs).size;
   t.diagnostic(`acknowledged ${acked.size}, arrived ${seqs.length} (${duplicates} duplicates after two kill -9)`);
   // A duplicate is a message delivered but not yet marked when killed: at most what was in flight,

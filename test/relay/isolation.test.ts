@@ -33,7 +33,7 @@ test('transactional mail is delivered promptly while thousands of bulk messages 
     const deadline = acked + 10_000;
     let arrived: number | undefined;
     while (arrived === undefined && Date.now() < deadline) {
-      arrived = receiver.messages.find((m) => m.body.includes(`Subject: ${subject}`))?.at;
+      arrived = receiver.delivered.find((m) => m.text.includes(`Subject: ${subject}`))?.at;
       if (arrived === undefined) await new Promise((r) => setTimeout(r, 2));
     }
     assert.ok(arrived, `${subject} did not arrive within 10 s`);

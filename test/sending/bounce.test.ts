@@ -6,7 +6,7 @@ import { classifyReply } from '../../src/relay/bounce/classify.ts';
 import { runCli } from '../helpers/cli.ts';
 import { RawSmtp } from '../helpers/smtp-client.ts';
 import { startTestRelay } from '../helpers/relay.ts';
-import { FAST, startTestReceiver, submit, until, type Arrival } from './helpers.ts';
+import { FAST, startReceiver, submit, until, type Arrival } from './helpers.ts';
 
 interface Part { headers: string; body: string }
 
@@ -36,7 +36,7 @@ function dsnFields(arrival: Arrival) {
 }
 
 test('a 550 5.1.1 gives a DSN to the sender, suppresses the address, and later mail to it fails at once', async (t) => {
-  const receiver = await startTestReceiver({ rcpt: (a) => (a.startsWith('unknown@') ? [550, '5.1.1 <unknown@dest.test>: user unknown'] : undefined) });
+  const receiver = await startReceiver({ rcpt: (a) => (a.startsWith('unknown@') ? [550, '5.1.1 <unknown@dest.test>: user unknown'] : undefined) });
   const relay = await startTestRelay(`${FAST}http: { token: secret }\n`, { smarthost: receiver.address });
   t.after(async () => { await relay.stop(); await receiver.close(); });
   await submit(relay.smtpPort, { from: 'news@sender.test', to: ['unknown@dest.test', 'ok@dest.test'], subject: 'Weekly 42', text: 'hi' });
@@ -82,7 +82,7 @@ test('a 550 5.1.1 gives a DSN to the sender, suppresses the address, and later m
 });
 
 test('an expired message gives a DSN with the last reply and its class', async (t) => {
-  const receiver = await startTestReceiver({ rcpt: (a) => (a.startsWith('full@') ? [452, '4.2.2 mailbox full'] : undefined) });
+  const receiver = await startReceiver({ rcpt: (a) => (a.startsWith('full@') ? [452, '4.2.2 mailbox full'] : undefined) });
   const relay = await startTestRelay(`lanes:\n  member: { retry: { initial: 100ms, max: 200ms }, lifetime: 600ms }\ndelivery: { idleTimeout: 200ms }\n`, { smarthost: receiver.address });
   t.after(async () => { await relay.stop(); await receiver.close(); });
   await submit(relay.smtpPort, { from: 'app@sender.test', to: 'full@dest.test', subject: 'Reminder', text: 'hi' });
@@ -99,7 +99,7 @@ test('an expired message gives a DSN with the last reply and its class', async (
 });
 
 test('no DSN for mail from the null sender (a failing DSN is never bounced)', async (t) => {
-  const receiver = await startTestReceiver({ rcpt: () => [550, '5.1.1 user unknown'] });
+  const receiver = await startReceiver({ rcpt: () => [550, '5.1.1 user unknown'] });
   const relay = await startTestRelay(FAST, { smarthost: receiver.address });
   t.after(async () => { await relay.stop(); await receiver.close(); });
   const client = await RawSmtp.open(relay.smtpPort);

@@ -10,7 +10,7 @@ import { ConfigError } from '../../src/config/errors.ts';
 import { runCli } from '../helpers/cli.ts';
 import { RawSmtp } from '../helpers/smtp-client.ts';
 import { startTestRelay } from '../helpers/relay.ts';
-import { FAST, makeKey, mailauthVerify, pythonVerify, startTestReceiver, submit, until } from './helpers.ts';
+import { FAST, makeKey, mailauthVerify, pythonVerify, startReceiver, submit, until } from './helpers.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'mailops-dkim-'));
 const rsa = makeKey(dir, 'rsa', 'rsa');
@@ -26,7 +26,7 @@ function headerBlock(body: Buffer): string {
 }
 
 test('dual RSA + Ed25519 signatures from the nearest parent domain verify with mailauth and python3-dkim; From over-signed; Received shows TLS', async (t) => {
-  const receiver = await startTestReceiver();
+  const receiver = await startReceiver();
   const relay = await startTestRelay(FAST + DKIM, { smarthost: receiver.address });
   t.after(async () => { await relay.stop(); await receiver.close(); });
   await submit(relay.smtpPort, {
@@ -55,7 +55,7 @@ test('dual RSA + Ed25519 signatures from the nearest parent domain verify with m
 
 test('signed once at acceptance: a retry after a 451 at end of DATA sends the same bytes', async (t) => {
   let first = true;
-  const receiver = await startTestReceiver({ data: () => (first ? ((first = false), [451, '4.3.0 try again']) : undefined) });
+  const receiver = await startReceiver({ data: () => (first ? ((first = false), [451, '4.3.0 try again']) : undefined) });
   const relay = await startTestRelay(FAST + DKIM, { smarthost: receiver.address });
   t.after(async () => { await relay.stop(); await receiver.close(); });
   await submit(relay.smtpPort, { from: 'a@signed.test', to: 'b@dest.test', subject: 'retry', text: 'same bytes' });
@@ -67,7 +67,7 @@ test('signed once at acceptance: a retry after a 451 at end of DATA sends the sa
 });
 
 test('fix-ups: Message-ID and Date added when missing; other domains unsigned; no From is 550 5.6.0', async (t) => {
-  const receiver = await startTestReceiver();
+  const receiver = await startReceiver();
   const relay = await startTestRelay(FAST + DKIM, { smarthost: receiver.address });
   t.after(async () => { await relay.stop(); await receiver.close(); });
   const client = await RawSmtp.open(relay.smtpPort);

@@ -5,9 +5,7 @@ import { generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { AddressInfo } from 'node:net';
 import { dkimVerify } from 'mailauth';
-import { SMTPServer } from 'smtp-server';
 import { dkimRecord } from '../../src/relay/sign/record.ts';
 
 export interface TestKey { pem: string; file: string; record: string; publicKey: KeyObject }
@@ -55,77 +53,6 @@ print(json.dumps([bool(dkim.DKIM(msg).verify(idx=i, dnsfunc=dnsfunc)) for i in r
   });
 }
 
-export interface Session { remoteAddress: string; helo: string; messages: number; tls: boolean }
-export interface Arrival { from: string; to: string[]; body: Buffer; at: number; session: Session }
-
-export interface TestReceiverOptions {
-  /** Reply for RCPT TO; undefined accepts. */
-  rcpt?: (address: string) => [number, string] | undefined;
-  /** Reply after DATA (the body has been recorded in `attempts` already); undefined accepts. */
-  data?: (arrival: Arrival) => [number, string] | undefined;
-  dataDelayMs?: number;
-  /** Reply at connect, given the number of connections open including this one; undefined greets. */
-  connect?: (concurrent: number) => [number, string] | undefined;
-}
-
-export async function startTestReceiver(options: TestReceiverOptions = {}) {
-  const delivered: Arrival[] = [];
-  const attempts: Arrival[] = [];
-  const sessions: Session[] = [];
-  let concurrent = 0;
-  const state = { maxConcurrent: 0 };
-  const server = new SMTPServer({
-    authOptional: true, disabledCommands: ['STARTTLS'], logger: false, disableReverseLookup: true, closeTimeout: 100,
-    onConnect(session, callback) {
-      concurrent++;
-      state.maxConcurrent = Math.max(state.maxConcurrent, concurrent);
-      const s: Session = { remoteAddress: session.remoteAddress, helo: '', messages: 0, tls: false };
-      sessions.push(s);
-      (session as unknown as { test: Session }).test = s;
-      const refuse = options.connect?.(concurrent);
-      if (refuse) return callback(Object.assign(new Error(refuse[1]), { responseCode: refuse[0] }));
-      callback();
-    },
-    onClose() {
-      concurrent--;
-    },
-    onRcptTo(address, _session, callback) {
-      const reply = options.rcpt?.(address.address);
-      if (!reply) return callback();
-      callback(Object.assign(new Error(reply[1]), { responseCode: reply[0] }));
-    },
-    onData(stream, session, callback) {
-      const chunks: Buffer[] = [];
-      const s = (session as unknown as { test: Session }).test;
-      s.helo = session.hostNameAppearsAs;
-      stream.on('data', (c: Buffer) => chunks.push(c));
-      stream.on('end', () => {
-        const arrival: Arrival = {
-          from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '', to: session.envelope.rcptTo.map((r) => r.address),
-          body: Buffer.concat(chunks), at: Date.now(), session: s,
-        };
-        attempts.push(arrival);
-        const finish = () => {
-          const reply = options.data?.(arrival);
-          if (reply) return callback(Object.assign(new Error(reply[1]), { responseCode: reply[0] }));
-          s.messages++;
-          delivered.push(arrival);
-          callback(null, 'Ok: stored');
-        };
-        if (options.dataDelayMs) setTimeout(finish, options.dataDelayMs);
-        else finish();
-      });
-    },
-  });
-  server.on('error', () => {});
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.server.address() as AddressInfo).port;
-  return {
-    port, address: `127.0.0.1:${port}`, delivered, attempts, sessions,
-    get maxConcurrent() { return state.maxConcurrent; },
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
-  };
-}
-
+export { startReceiver, type Arrival, type Session } from '../helpers/receiver.ts';
 export { until } from '../helpers/wait.ts';
 export { submit, FAST_RETRY as FAST } from '../helpers/relay.ts';

@@ -7,7 +7,7 @@ import { startDnsServer } from '../helpers/dns-server.ts';
 import { runCli } from '../helpers/cli.ts';
 import { startTestRelay } from '../helpers/relay.ts';
 import { Site } from '../../src/relay/shape/site.ts';
-import { FAST, startTestReceiver, submit, until } from './helpers.ts';
+import { FAST, startReceiver, submit, until } from './helpers.ts';
 
 const ZONE = {
   'a.limited.test': { MX: [{ priority: 10, exchange: 'mx1.limited-provider.test' }] },
@@ -27,8 +27,8 @@ const ZONE = {
   'in.rated-provider.test': { A: ['127.0.0.1'] },
 };
 
-async function setup(t: { after: (fn: () => Promise<void>) => void }, receiverOptions: Parameters<typeof startTestReceiver>[0], extra = '') {
-  const receiver = await startTestReceiver(receiverOptions);
+async function setup(t: { after: (fn: () => Promise<void>) => void }, receiverOptions: Parameters<typeof startReceiver>[0], extra = '') {
+  const receiver = await startReceiver(receiverOptions);
   const dns = await startDnsServer(ZONE);
   const relay = await startTestRelay(`${FAST}  dnsServers: ["${dns.address}"]\n  port: ${receiver.port}\nhttp: { token: secret }\n${extra}`);
   t.after(async () => { await relay.stop(); await receiver.close(); await dns.close(); });
@@ -154,7 +154,7 @@ test('operator suspend with --for, visible in the destinations view, then resume
 });
 
 test('lane egress: source address and HELO name per lane', async (t) => {
-  const receiver = await startTestReceiver();
+  const receiver = await startReceiver();
   const relay = await startTestRelay(`lanes:\n  transactional: { egress: { address: 127.0.0.2, helo: tx.relay.test } }\ndelivery: { idleTimeout: 200ms }\n`, { smarthost: receiver.address });
   t.after(async () => { await relay.stop(); await receiver.close(); });
   await submit(relay.smtpPort, { from: 'a@app.test', to: 'u@dest.test', subject: 'tx', text: 'x', headers: { 'X-Mailops-Lane': 'transactional' } });

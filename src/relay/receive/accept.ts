@@ -35,12 +35,13 @@ export interface Submission extends Origin {
 
 export async function accept(intake: Intake, submission: Submission): Promise<{ id: string; lane: string }> {
   const { config, spool, log, metrics } = intake;
-  if (headerLength(submission.body) > config.smtp.maxHeaderSize) {
+  const length = headerLength(submission.body);
+  if (length > config.smtp.maxHeaderSize) {
     throw smtpError(552, '5.3.4', `Message header is larger than ${config.smtp.maxHeaderSize} bytes`);
   }
   const tagName = config.classify.header.toLowerCase();
   const isTag = (field: HeaderField) => field.name.toLowerCase() === tagName;
-  const parsed = parseMessage(submission.body);
+  const parsed = parseMessage(submission.body, length);
   const lane = classify(config, submission.lane ?? parsed.fields.find(isTag)?.value, submission);
   const stripped = withoutFields(parsed, isTag);
   const body = intake.preparer ? await prepareMessage(intake.preparer, stripped, {

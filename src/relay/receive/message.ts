@@ -88,8 +88,7 @@ export function headerFields(message: Buffer, length: number): HeaderField[] {
 /** A message with its header block parsed: the bytes, the block's length and its fields. */
 export interface ParsedMessage { message: Buffer; headerLength: number; fields: HeaderField[] }
 
-export function parseMessage(message: Buffer): ParsedMessage {
-  const length = headerLength(message);
+export function parseMessage(message: Buffer, length = headerLength(message)): ParsedMessage {
   return { message, headerLength: length, fields: headerFields(message, length) };
 }
 
