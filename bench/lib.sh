@@ -58,3 +58,19 @@ CF
 stop_postfix() {
   postfix -c "$1/conf" stop >/dev/null 2>&1 || true
 }
+
+# cpu_report PID: CPU seconds of each thread of a process, grouped by thread name (main thread,
+# workers, libuv pool, V8 helpers), from /proc: what the process really spent, unlike a wall-clock
+# sampling profile, which counts the time a thread waits for a core.
+cpu_report() {
+  local hz; hz=$(getconf CLK_TCK)
+  for t in /proc/"$1"/task/*; do
+    printf '%s %s\n' "$(tr ' ' '_' <"$t/comm")" "$(awk '{print $14, $15}' "$t/stat")"
+  done | awk -v hz="$hz" '{ u[$1] += $2; s[$1] += $3; n[$1]++ }
+    END { for (k in u) printf "  %-16s x%-2d %7.2f s (user %.2f, system %.2f)\n", k, n[k], (u[k] + s[k]) / hz, u[k] / hz, s[k] / hz }' | sort -k3 -nr
+}
+
+# proc_cpu PID: user+system CPU seconds of a process (all threads).
+proc_cpu() {
+  awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / hz}' "/proc/$1/stat"
+}

@@ -24,12 +24,13 @@ sink=$(free_port); smtp=$(free_port); http=$(free_port)
 cat >"$work/relay.yaml" <<YAML
 smtp: { listen: "127.0.0.1:$smtp" }
 http: { listen: "127.0.0.1:$http" }
-spool: { dir: "$work/spool" }
+spool: { dir: "$work/spool"${SPOOL_EXTRA:-} }
 delivery: { smarthost: "127.0.0.1:$sink" }
 YAML
 # DKIM=0 runs the same without signing, for comparison
 [ "${DKIM:-1}" = 0 ] || printf 'dkim:\n  - { domain: signed.test, selector: bench, privateKey: "%s" }\n' "$work/bench._domainkey.signed.test.pem" >>"$work/relay.yaml"
-pids+=("$(start_smtp_sink "$sink" "$work/sink.log")")
+sinkpid=$(start_smtp_sink "$sink" "$work/sink.log")
+pids+=("$sinkpid")
 prof=()
 [ "${PROFILE:-}" = 1 ] && prof=(--cpu-prof --cpu-prof-dir "$work/prof")
 node_modules/.bin/node "${prof[@]}" bin/mailops relay start --config "$work/relay.yaml" >"$work/relay.log" 2>&1 &
@@ -38,7 +39,7 @@ pids+=("$relay")
 until grep -qs '"listening"' "$work/relay.log"; do sleep 0.1; done
 
 start=$(date +%s%3N)
-smtp-source -d -s 20 -m "$N" -l 4096 -f a@signed.test -t b@dest.test "127.0.0.1:$smtp"
+src_cpu=$( { /usr/bin/time -f '%U %S' smtp-source -d -s 20 -m "$N" -l 4096 -f a@signed.test -t b@dest.test "127.0.0.1:$smtp" >/dev/null; } 2>&1 | awk '{print $1 + $2}')
 end=$(wait_for_count "$work/sink.log" "$N" 900)
 ms=$((end - start))
 rate=$(echo "$N*1000/$ms" | bc -l)
@@ -47,6 +48,10 @@ signed=$(grep -c '"event":"received"' "$work/relay.log" || true)
 size=$(grep -m1 '"event":"received"' "$work/relay.log" | grep -o '"size":[0-9]*' | cut -d: -f2)
 printf 'relay    %d msgs in %.2f s = %.0f msgs/s (%.2f x ceiling); relay CPU time %s; stored size %s bytes (DKIM-Signature + Received added)\n' \
   "$N" "$(echo "$ms/1000" | bc -l)" "$rate" "$(echo "$rate/$ceiling" | bc -l)" "$cpu" "$size"
+printf 'CPU      relay %s s, smtp-source %s s, smtp-sink %s s (%.2f ms per message in all); relay threads:\n' \
+  "$(proc_cpu "$relay")" "$src_cpu" "$(proc_cpu "$sinkpid")" "$(echo "($(proc_cpu "$relay") + $src_cpu + $(proc_cpu "$sinkpid")) * 1000 / $N" | bc -l)"
+cpu_report "$relay"
+curl -s "http://127.0.0.1:$http/metrics" | grep -E '^mailops_spool_(commits_total|sync_seconds_count)' | sed 's/^/  /'
 if [ "${PROFILE:-}" = 1 ]; then
   kill -TERM "$relay"; wait "$relay" 2>/dev/null || true
   echo "profile: $(ls "$work"/prof/*.cpuprofile)"

@@ -2,6 +2,7 @@
 // operation undone alone, durable operations settled only after the WAL fsync.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { pbkdf2 } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,6 +21,28 @@ test('operations of one turn share a commit; a failing one is rolled back alone'
   assert.equal(spool.commits.commits - commitsBefore, 1, 'one transaction for the whole turn');
   assert.deepEqual(db.prepare('SELECT v FROM t ORDER BY v').all().map((r) => r.v), [1, 2, 3]);
   assert.ok(spool.commits.syncTimes.count >= 1, 'the WAL was fsynced before the promises settled');
+});
+
+test('operations queued while an fsync is under way gather into one commit after it', async (t) => {
+  const spool = new Spool(mkdtempSync(join(tmpdir(), 'mailops-gc-')), { commitBatch: 500, commitInterval: 0, lanes: ['bulk'] });
+  t.after(() => spool.close());
+  spool.db.exec('CREATE TABLE t (v INTEGER)');
+  const insert = spool.db.prepare('INSERT INTO t (v) VALUES (?)');
+  // keep libuv's thread pool busy, so that the first commit's fsync waits there
+  const poolSize = Number(process.env.UV_THREADPOOL_SIZE ?? 4);
+  const busy = Array.from({ length: poolSize }, () => new Promise((resolve) => pbkdf2('x', 'y', 400_000, 32, 'sha256', resolve)));
+  const before = spool.commits.commits;
+  const first = spool.commits.run(() => insert.run(0));
+  const later: Promise<unknown>[] = [];
+  for (let v = 1; v <= 3; v++) {
+    await new Promise((resolve) => setImmediate(resolve)); // a new turn each
+    later.push(spool.commits.run(() => insert.run(v)));
+  }
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(spool.commits.commits - before, 1, 'only the first operation committed while its fsync waits');
+  await Promise.all([first, ...later, ...busy]);
+  assert.equal(spool.commits.commits - before, 2, 'the three later operations shared one commit');
+  assert.equal(spool.db.prepare('SELECT count(*) AS n FROM t').get()!.n, 4);
 });
 
 test('inserted messages survive reopening; counts are rebuilt from the spool', async () => {

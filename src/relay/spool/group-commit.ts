@@ -7,8 +7,12 @@
 // synchronous=NORMAL (its COMMIT only writes the WAL), and this class fsyncs the WAL file itself
 // after each COMMIT and before settling. That is the durability of synchronous=FULL (the WAL is
 // synced after every commit) without blocking receiving and delivery for the length of a disk
-// flush. Up to two fsyncs run at once, so a commit made while one is under way starts its own
-// rather than waiting for it: a 250 waits for about one disk flush, not two.
+// flush. While an fsync is under way, new operations gather rather than commit: they could not be
+// on disk before the next fsync anyway, and one bigger transaction costs far less than several
+// small ones (each COMMIT rewrites every page it touched to the WAL; measured in
+// bench/relay-dkim.sh: a third fewer commits, 8 % more messages per second). A 250 thus waits for
+// at most the end of the running fsync plus its own. Only a full batch commits at once, with a
+// second fsync beside the running one.
 import { fsync } from 'node:fs';
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import { Histogram } from '../metrics.ts';
@@ -80,6 +84,7 @@ export class GroupCommit {
     this.scheduled = false;
     const batch = this.pending;
     if (batch.length === 0) return;
+    if (this.syncsInFlight > 0 && batch.length < this.maxBatch) return; // the fsync's end flushes
     this.pending = [];
     const done: Committed[] = [];
     try {
@@ -131,6 +136,7 @@ export class GroupCommit {
         else if (ok) item.resolve(value);
         else item.reject(value as Error);
       }
+      if (this.pending.length) this.flush();
       this.sync();
     });
   }
