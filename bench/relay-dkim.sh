@@ -4,7 +4,8 @@
 # next to the ceiling: the machine's RSA-2048 signing rate (`openssl speed -seconds 3 rsa2048`,
 # one process) × number of cores. Target: at least 0.6 × ceiling.
 # Usage: bench/relay-dkim.sh [MESSAGES] (default 20000); PROFILE=1 writes a --cpu-prof of the relay;
-# DKIM=0 runs without signing (the relay's own cost, for comparison).
+# DKIM=0 runs without signing (the relay's own cost, for comparison); SPOOL_EXTRA adds spool keys
+# (e.g. ', commitInterval: 2ms'); NODE_FLAGS adds flags to the relay's node.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
@@ -33,7 +34,9 @@ sinkpid=$(start_smtp_sink "$sink" "$work/sink.log")
 pids+=("$sinkpid")
 prof=()
 [ "${PROFILE:-}" = 1 ] && prof=(--cpu-prof --cpu-prof-dir "$work/prof")
-node_modules/.bin/node "${prof[@]}" bin/mailops relay start --config "$work/relay.yaml" >"$work/relay.log" 2>&1 &
+# NODE_FLAGS: extra V8/Node flags for the relay (e.g. --max-semi-space-size=16 to try a bigger young generation)
+read -ra node_flags <<<"${NODE_FLAGS:-}"
+node_modules/.bin/node "${prof[@]}" "${node_flags[@]}" bin/mailops relay start --config "$work/relay.yaml" >"$work/relay.log" 2>&1 &
 relay=$!
 pids+=("$relay")
 until grep -qs '"listening"' "$work/relay.log"; do sleep 0.1; done

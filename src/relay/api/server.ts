@@ -7,7 +7,7 @@ import type { HostPort } from '../../util/units.ts';
 import type { Intake } from '../receive/accept.ts';
 import type { Router } from '../deliver/router.ts';
 import type { Scheduler } from '../schedule/scheduler.ts';
-import { deleteQueued, listQueue, queueSummary, retryNow, type Selector } from '../spool/admin.ts';
+import { deleteQueued, listQueue, retryNow, type Selector } from '../spool/admin.ts';
 import { parseQueueId } from '../spool/spool.ts';
 import { streamEvents } from './events.ts';
 import { HttpError, readJson, requireToken, sendJson, sendText } from './http.ts';
@@ -52,7 +52,7 @@ async function handle(ctx: ApiContext, req: IncomingMessage, res: ServerResponse
     case 'GET /api/v1/queue':
       return sendJson(res, 200, queueStatus(ctx.spool, lanes));
     case 'GET /api/v1/queue/summary':
-      return sendJson(res, 200, queueSummary(ctx.spool, Date.now(), Number(url.searchParams.get('top') ?? 20)));
+      return sendJson(res, 200, await ctx.spool.summary(Date.now(), Number(url.searchParams.get('top') ?? 20)));
     case 'GET /api/v1/queue/messages': {
       const lane = url.searchParams.get('lane') ?? undefined;
       if (lane && !lanes.includes(lane)) throw new HttpError(400, `lane: unknown lane ${JSON.stringify(lane)} (lanes: ${lanes.join(', ')})`);

@@ -32,6 +32,8 @@ CREATE TABLE IF NOT EXISTS messages (
   body        BLOB    NOT NULL
 );
 CREATE INDEX IF NOT EXISTS messages_lane ON messages (lane);
+-- age buckets of the queue summary (admin.ts)
+CREATE INDEX IF NOT EXISTS messages_received ON messages (received_at);
 
 -- state: 0 waiting for its next_at, 1 claimed by a delivery attempt (reset to 0 at start-up)
 CREATE TABLE IF NOT EXISTS recipients (

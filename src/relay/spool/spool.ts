@@ -6,8 +6,10 @@ import { closeSync, fsyncSync, mkdirSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
+import type { QueueSummary } from './admin.ts';
 import { GroupCommit } from './group-commit.ts';
 import { PRAGMAS, SCHEMA, STATE_ACTIVE, STATE_WAITING } from './schema.ts';
+import type { SummaryReply, SummaryRequest } from './summary-worker.ts';
 
 export interface NewMessage {
   lane: string;
@@ -61,10 +63,16 @@ export class Spool {
 
   private readonly walFd: number;
   private readonly checkpointer: Worker;
+  private readonly file: string;
+  private summaries?: Worker;
+  private readonly summaryWaiters = new Map<number, { resolve: (s: QueueSummary) => void; reject: (err: Error) => void }>();
+  /** One summary at a time per `top`: dashboards polling a large queue share the one running. */
+  private readonly summaryRunning = new Map<number, Promise<QueueSummary>>();
+  private nextSummaryId = 1;
 
   constructor(dir: string, options: { commitBatch: number; commitInterval: number; lanes: string[] }) {
     mkdirSync(dir, { recursive: true });
-    const file = join(dir, 'spool.sqlite');
+    const file = (this.file = join(dir, 'spool.sqlite'));
     this.db = new DatabaseSync(file);
     for (const pragma of PRAGMAS) this.db.exec(pragma);
     this.db.exec(SCHEMA);
@@ -215,6 +223,36 @@ export class Spool {
     return row && row.next_at !== null ? Number(row.next_at) : undefined;
   }
 
+  /** The queue summary by lane, domain and age (admin.ts), computed in a worker thread. */
+  summary(now: number, top: number): Promise<QueueSummary> {
+    const running = this.summaryRunning.get(top);
+    if (running) return running;
+    if (!this.summaries) {
+      const worker = (this.summaries = new Worker(new URL('./summary-worker.ts', import.meta.url), { workerData: { file: this.file } }));
+      worker.unref();
+      worker.on('message', (reply: SummaryReply) => {
+        const waiter = this.summaryWaiters.get(reply.id);
+        this.summaryWaiters.delete(reply.id);
+        if ('error' in reply) waiter?.reject(new Error(reply.error));
+        else waiter?.resolve(reply.summary);
+      });
+      const fail = (err: Error) => {
+        for (const waiter of this.summaryWaiters.values()) waiter.reject(err);
+        this.summaryWaiters.clear();
+        this.summaries = undefined; // the next request starts a new one
+      };
+      worker.on('error', fail);
+      worker.on('exit', (code) => fail(new Error(`queue summary worker exited with code ${code}`)));
+    }
+    const id = this.nextSummaryId++;
+    const result = new Promise<QueueSummary>((resolve, reject) => {
+      this.summaryWaiters.set(id, { resolve, reject });
+      this.summaries!.postMessage({ id, now, top } satisfies SummaryRequest);
+    }).finally(() => this.summaryRunning.delete(top));
+    this.summaryRunning.set(top, result);
+    return result;
+  }
+
   /** Returns up to `pages` free pages to the file system; called now and then, never all at once. */
   reclaim(pages: number): number {
     const free = Number(this.db.prepare('PRAGMA freelist_count').get()!.freelist_count);
@@ -226,6 +264,7 @@ export class Spool {
   async close(): Promise<void> {
     await this.commits.drain();
     await this.checkpointer.terminate();
+    await this.summaries?.terminate();
     closeSync(this.walFd);
     this.db.close();
   }
