@@ -237,6 +237,7 @@ export class Spool {
         else waiter?.resolve(reply.summary);
       });
       const fail = (err: Error) => {
+        if (this.summaries !== worker) return; // already replaced (an 'error' is followed by an 'exit')
         for (const waiter of this.summaryWaiters.values()) waiter.reject(err);
         this.summaryWaiters.clear();
         this.summaries = undefined; // the next request starts a new one
