@@ -5,15 +5,14 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { DkimKeyConfig } from '../../config/sending-types.ts';
-import type { SignReply, SignRequest } from './worker.ts';
+import { WorkerCalls } from '../../util/worker-calls.ts';
+import type { SignRequest } from './worker.ts';
 
-interface Pending { resolve: (signatures: string) => void; reject: (err: Error) => void }
-interface Slot { worker: Worker; pending: Map<number, Pending> }
+type Slot = WorkerCalls<SignRequest, string>;
 
 export class SignerPool {
   private readonly slots: Slot[] = [];
   private readonly entries: DkimKeyConfig[];
-  private nextId = 1;
   private closed = false;
   /** Workers that died in a row without answering: a worker that cannot even start is not restarted forever. */
   private deaths = 0;
@@ -25,29 +24,20 @@ export class SignerPool {
 
   private spawn(): Slot {
     const worker = new Worker(new URL('./worker.ts', import.meta.url), { workerData: this.entries });
-    const slot: Slot = { worker, pending: new Map() };
     worker.unref(); // pending requests keep the relay busy anyway; an idle pool must not keep it alive
-    worker.on('message', (reply: SignReply) => {
-      const p = slot.pending.get(reply.id);
-      if (!p) return;
-      this.deaths = 0;
-      slot.pending.delete(reply.id);
-      if ('error' in reply) p.reject(new Error(reply.error));
-      else p.resolve(reply.signatures);
+    const slot: Slot = new WorkerCalls(worker, {
+      name: 'signing worker',
+      onAnswer: () => { this.deaths = 0; },
+      onFail: () => {
+        const i = this.slots.indexOf(slot);
+        if (this.closed || i === -1) return;
+        if (++this.deaths > 3 * this.slots.length) {
+          this.slots.splice(i, 1); // give up on this slot; with none left, sign() refuses (451 to the client)
+          return;
+        }
+        this.slots[i] = this.spawn();
+      },
     });
-    const fail = (err: Error) => {
-      for (const p of slot.pending.values()) p.reject(err);
-      slot.pending.clear();
-      const i = this.slots.indexOf(slot);
-      if (this.closed || i === -1) return;
-      if (++this.deaths > 3 * this.slots.length) {
-        this.slots.splice(i, 1); // give up on this slot; with none left, sign() refuses (451 to the client)
-        return;
-      }
-      this.slots[i] = this.spawn();
-    };
-    worker.on('error', fail);
-    worker.on('exit', (code) => fail(new Error(`signing worker exited with code ${code}`)));
     return slot;
   }
 
@@ -55,13 +45,9 @@ export class SignerPool {
   sign(message: Buffer, headerEnd: number, domain: string, now: number): Promise<string> {
     if (this.closed || this.slots.length === 0) return Promise.reject(new Error(this.closed ? 'signing pool is closed' : 'signing workers keep failing'));
     let slot = this.slots[0];
-    for (const s of this.slots) if (s.pending.size < slot.pending.size) slot = s;
-    const id = this.nextId++;
+    for (const s of this.slots) if (s.outstanding < slot.outstanding) slot = s;
     const copy = new Uint8Array(message); // a copy the worker owns (transferred, not cloned again)
-    return new Promise((resolve, reject) => {
-      slot.pending.set(id, { resolve, reject });
-      slot.worker.postMessage({ id, message: copy, headerEnd, domain, now } satisfies SignRequest, [copy.buffer]);
-    });
+    return slot.call({ message: copy, headerEnd, domain, now }, [copy.buffer]);
   }
 
   async close(): Promise<void> {

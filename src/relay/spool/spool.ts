@@ -6,10 +6,11 @@ import { closeSync, fsyncSync, mkdirSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
+import { WorkerCalls } from '../../util/worker-calls.ts';
 import type { QueueSummary } from './admin.ts';
 import { GroupCommit } from './group-commit.ts';
 import { PRAGMAS, SCHEMA, STATE_ACTIVE, STATE_WAITING } from './schema.ts';
-import type { SummaryReply, SummaryRequest } from './summary-worker.ts';
+import type { SummaryRequest } from './summary-worker.ts';
 
 export interface NewMessage {
   lane: string;
@@ -64,11 +65,9 @@ export class Spool {
   private readonly walFd: number;
   private readonly checkpointer: Worker;
   private readonly file: string;
-  private summaries?: Worker;
-  private readonly summaryWaiters = new Map<number, { resolve: (s: QueueSummary) => void; reject: (err: Error) => void }>();
+  private summaries?: WorkerCalls<SummaryRequest, QueueSummary>;
   /** One summary at a time per `top`: dashboards polling a large queue share the one running. */
   private readonly summaryRunning = new Map<number, Promise<QueueSummary>>();
-  private nextSummaryId = 1;
 
   constructor(dir: string, options: { commitBatch: number; commitInterval: number; lanes: string[] }) {
     mkdirSync(dir, { recursive: true });
@@ -228,28 +227,15 @@ export class Spool {
     const running = this.summaryRunning.get(top);
     if (running) return running;
     if (!this.summaries) {
-      const worker = (this.summaries = new Worker(new URL('./summary-worker.ts', import.meta.url), { workerData: { file: this.file } }));
+      const worker = new Worker(new URL('./summary-worker.ts', import.meta.url), { workerData: { file: this.file } });
       worker.unref();
-      worker.on('message', (reply: SummaryReply) => {
-        const waiter = this.summaryWaiters.get(reply.id);
-        this.summaryWaiters.delete(reply.id);
-        if ('error' in reply) waiter?.reject(new Error(reply.error));
-        else waiter?.resolve(reply.summary);
+      const calls: WorkerCalls<SummaryRequest, QueueSummary> = new WorkerCalls(worker, {
+        name: 'queue summary worker',
+        onFail: () => { if (this.summaries === calls) this.summaries = undefined; }, // the next request starts a new one
       });
-      const fail = (err: Error) => {
-        if (this.summaries !== worker) return; // already replaced (an 'error' is followed by an 'exit')
-        for (const waiter of this.summaryWaiters.values()) waiter.reject(err);
-        this.summaryWaiters.clear();
-        this.summaries = undefined; // the next request starts a new one
-      };
-      worker.on('error', fail);
-      worker.on('exit', (code) => fail(new Error(`queue summary worker exited with code ${code}`)));
+      this.summaries = calls;
     }
-    const id = this.nextSummaryId++;
-    const result = new Promise<QueueSummary>((resolve, reject) => {
-      this.summaryWaiters.set(id, { resolve, reject });
-      this.summaries!.postMessage({ id, now, top } satisfies SummaryRequest);
-    }).finally(() => this.summaryRunning.delete(top));
+    const result = this.summaries.call({ now, top }).finally(() => this.summaryRunning.delete(top));
     this.summaryRunning.set(top, result);
     return result;
   }
@@ -265,7 +251,7 @@ export class Spool {
   async close(): Promise<void> {
     await this.commits.drain();
     await this.checkpointer.terminate();
-    await this.summaries?.terminate();
+    await this.summaries?.worker.terminate();
     closeSync(this.walFd);
     this.db.close();
   }
