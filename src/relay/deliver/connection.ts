@@ -1,14 +1,12 @@
-// One outbound SMTP connection (nodemailer's SMTP client): connect to the first next hop that
-// answers, then send the lane's jobs for this destination one after another until the queue
-// stays empty for the idle timeout or the per-connection message limit is reached. Opportunistic
-// STARTTLS, as a public MX expects; certificates are not verified (there is no name to verify
-// against that the sender could trust without DANE or MTA-STS).
-import SMTPConnection from 'nodemailer/lib/smtp-connection';
+// One outbound SMTP connection (smtp-client.ts): connect to the first next hop that answers, then
+// send the lane's jobs for this destination one after another until the queue stays empty for
+// the idle timeout or the per-connection message limit is reached.
 import type { RelayConfig, LaneConfig } from '../../config/types.ts';
 import type { Spool } from '../spool/spool.ts';
 import type { Destination } from './destination.ts';
 import type { AttemptInfo, Job, OutcomeSink } from './job.ts';
 import type { NextHop } from './mx.ts';
+import { SmtpClient, type SmtpError } from './smtp-client.ts';
 
 export interface ConnectionContext {
   config: RelayConfig;
@@ -19,24 +17,11 @@ export interface ConnectionContext {
   unreachable: (destination: Destination, reply: string, permanent: boolean) => void;
 }
 
-type SmtpError = Error & { code?: string; responseCode?: number; response?: string; recipient?: string };
-
-const BROKEN = new Set(['ECONNECTION', 'ETIMEDOUT', 'ESOCKET', 'EPROTOCOL', 'ETLS', 'EDNS']);
-
-function connectTo(hop: NextHop, config: RelayConfig, lane: LaneConfig): Promise<SMTPConnection> {
+function connectTo(hop: NextHop, config: RelayConfig, lane: LaneConfig): Promise<SmtpClient> {
   const d = config.delivery;
-  const conn = new SMTPConnection({
-    host: hop.address, port: hop.port, name: lane.egress?.helo ?? config.smtp.hostname, localAddress: lane.egress?.address, secure: false, opportunisticTLS: true,
-    tls: { rejectUnauthorized: false, servername: hop.mx }, connectionTimeout: d.connectTimeout,
-    greetingTimeout: d.connectTimeout, socketTimeout: d.commandTimeout, socketCloseTimeout: 0,
-  });
-  return new Promise((resolve, reject) => {
-    conn.once('error', reject);
-    conn.connect(() => {
-      conn.removeListener('error', reject);
-      conn.on('error', () => {}); // later errors arrive through send()'s callback
-      resolve(conn);
-    });
+  return SmtpClient.connect({
+    host: hop.address, port: hop.port, helo: lane.egress?.helo ?? config.smtp.hostname, localAddress: lane.egress?.address,
+    servername: hop.mx, connectTimeout: d.connectTimeout, commandTimeout: d.commandTimeout,
   });
 }
 
@@ -45,47 +30,41 @@ function describe(err: SmtpError): string {
 }
 
 /** Sends one job; resolves false when the connection cannot be used any more. */
-function sendJob(conn: SMTPConnection, job: Job, attempt: AttemptInfo, ctx: ConnectionContext): Promise<boolean> {
+async function sendJob(conn: SmtpClient, job: Job, attempt: AttemptInfo, ctx: ConnectionContext): Promise<boolean> {
   const message = ctx.spool.readMessage(job.messageId);
   if (!message) {
     ctx.outcomes.vanished(job);
-    return Promise.resolve(true);
+    return true;
   }
   job.meta = { sender: message.sender, receivedAt: message.receivedAt };
-  const byAddress = new Map(job.recipients.map((r) => [r.address.toLowerCase(), r]));
-  const envelope = { from: message.sender || false, to: job.recipients.map((r) => r.address) } as const;
   attempt = { ...attempt, startedAt: Date.now() };
-  return new Promise((resolve) => {
-    conn.send(envelope, message.body, (err, info) => {
-      const rejected: SmtpError[] = (err ? (err as SmtpError & { rejectedErrors?: SmtpError[] }).rejectedErrors : info?.rejectedErrors) ?? [];
-      const settled = new Set<string>();
-      for (const rcptErr of rejected) {
-        const r = rcptErr.recipient && byAddress.get(rcptErr.recipient.toLowerCase());
-        if (!r) continue;
-        settled.add(r.address.toLowerCase());
-        if ((rcptErr.responseCode ?? 0) >= 500) ctx.outcomes.failed(job, [r], describe(rcptErr), attempt);
-        else ctx.outcomes.deferred(job, [r], describe(rcptErr), attempt);
-      }
-      const rest = job.recipients.filter((r) => !settled.has(r.address.toLowerCase()));
-      if (!err) {
-        if (rest.length) ctx.outcomes.delivered(job, rest, info!.response, attempt);
-        return resolve(true);
-      }
-      const e = err as SmtpError;
-      if (rest.length) {
-        if ((e.responseCode ?? 0) >= 500) ctx.outcomes.failed(job, rest, describe(e), attempt);
-        else ctx.outcomes.deferred(job, rest, describe(e), attempt);
-      }
-      if (BROKEN.has(e.code ?? '') || e.responseCode === 421 || !e.responseCode) return resolve(false);
-      conn.reset((resetErr) => resolve(!resetErr));
-    });
-  });
+  const result = await conn.send(message.sender, job.recipients.map((r) => r.address), message.body);
+  const rejected = new Set<string>();
+  for (const { address, reply } of result.rejected) {
+    const r = job.recipients.find((candidate) => candidate.address === address && !rejected.has(address));
+    if (!r) continue;
+    rejected.add(address);
+    if (reply.code >= 500) ctx.outcomes.failed(job, [r], reply.text, attempt);
+    else ctx.outcomes.deferred(job, [r], reply.text, attempt);
+  }
+  const rest = rejected.size ? job.recipients.filter((r) => !rejected.has(r.address)) : job.recipients;
+  if (result.ok) {
+    if (rest.length) ctx.outcomes.delivered(job, rest, result.reply.text, attempt);
+    return true;
+  }
+  const e = result.error;
+  if (rest.length) {
+    if ((e.responseCode ?? 0) >= 500) ctx.outcomes.failed(job, rest, describe(e), attempt);
+    else ctx.outcomes.deferred(job, rest, describe(e), attempt);
+  }
+  if (!conn.usable || e.responseCode === 421) return false;
+  return conn.reset();
 }
 
 /** Runs one connection of `lane` to `destination` until there is nothing more for it to do. */
 export async function runConnection(destination: Destination, lane: LaneConfig, ctx: ConnectionContext): Promise<void> {
   const d = ctx.config.delivery;
-  let conn: SMTPConnection | undefined;
+  let conn: SmtpClient | undefined;
   let hop: NextHop | undefined;
   try {
     const answer = await destination.resolve();
@@ -105,9 +84,13 @@ export async function runConnection(destination: Destination, lane: LaneConfig, 
     // the site's shaping: messages per connection, idle time, message rate, pauses
     const site = destination.site;
     const perConnection = site?.profile.messagesPerConnection ?? d.messagesPerConnection;
-    for (let sent = 0; sent < perConnection && !ctx.stopping() && !site?.paused(); sent++) {
+    for (let sent = 0; sent < perConnection && conn.usable && !ctx.stopping() && !site?.paused(); sent++) {
       const job = destination.take(lane) ?? await destination.waitForJob(lane, site?.profile.idleTimeout ?? d.idleTimeout);
       if (!job) break;
+      if (!conn.usable) { // the server hung up while we waited (an idle 421): the job was not tried
+        ctx.outcomes.released(job);
+        break;
+      }
       const wait = site?.rate.reserve(Date.now()) ?? 0;
       if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
       if (!(await sendJob(conn, job, attempt, ctx))) break;
