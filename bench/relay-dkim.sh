@@ -41,10 +41,17 @@ relay=$!
 pids+=("$relay")
 until grep -qs '"listening"' "$work/relay.log"; do sleep 0.1; done
 
+# the spool's depth each second: a growing queue means delivery, not intake, sets the pace
+( while kill -0 "$relay" 2>/dev/null; do
+    curl -s "http://127.0.0.1:$http/metrics" | awk '/^mailops_queue_messages /{print $2}'; sleep 1
+  done >"$work/depth" ) &
+pids+=($!)
+idle_before=$(awk '/^cpu /{print $5 + $6}' /proc/stat)
 start=$(date +%s%3N)
 src_cpu=$( { /usr/bin/time -f '%U %S' smtp-source -d -s 20 -m "$N" -l 4096 -f a@signed.test -t b@dest.test "127.0.0.1:$smtp" >/dev/null; } 2>&1 | awk '{print $1 + $2}')
 end=$(wait_for_count "$work/sink.log" "$N" 900)
 ms=$((end - start))
+idle_after=$(awk '/^cpu /{print $5 + $6}' /proc/stat)
 rate=$(echo "$N*1000/$ms" | bc -l)
 cpu=$(ps -o time= -p "$relay")
 signed=$(grep -c '"event":"received"' "$work/relay.log" || true)
@@ -54,7 +61,10 @@ printf 'relay    %d msgs in %.2f s = %.0f msgs/s (%.2f x ceiling); relay CPU tim
 printf 'CPU      relay %s s, smtp-source %s s, smtp-sink %s s (%.2f ms per message in all); relay threads:\n' \
   "$(proc_cpu "$relay")" "$src_cpu" "$(proc_cpu "$sinkpid")" "$(echo "($(proc_cpu "$relay") + $src_cpu + $(proc_cpu "$sinkpid")) * 1000 / $N" | bc -l)"
 cpu_report "$relay"
-curl -s "http://127.0.0.1:$http/metrics" | grep -E '^mailops_spool_(commits_total|sync_seconds_count)' | sed 's/^/  /'
+printf 'machine  %.0f %% of the cores idle during the run (idle + iowait from /proc/stat)\n' \
+  "$(echo "($idle_after - $idle_before) * 1000 / $(getconf CLK_TCK) / $ms / $cores * 100" | bc -l)"
+printf 'queue    messages in the spool, sampled each second: %s\n' "$(tr '\n' ' ' <"$work/depth")"
+curl -s "http://127.0.0.1:$http/metrics" | grep -E '^mailops_spool_(commits_total|sync_seconds_(count|sum))' | sed 's/^/  /'
 if [ "${PROFILE:-}" = 1 ]; then
   kill -TERM "$relay"; wait "$relay" 2>/dev/null || true
   echo "profile: $(ls "$work"/prof/*.cpuprofile)"

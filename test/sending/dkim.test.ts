@@ -6,7 +6,9 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { dkimBody } from 'mailauth/lib/dkim/body/index.js';
 import { ConfigError } from '../../src/config/errors.ts';
+import { relaxedBodyHash } from '../../src/relay/sign/dkim.ts';
 import { runCli } from '../helpers/cli.ts';
 import { RawSmtp } from '../helpers/smtp-client.ts';
 import { startTestRelay } from '../helpers/relay.ts';
@@ -20,6 +22,20 @@ const DKIM = `dkim:
   - { domain: signed.test, selector: r2026, privateKey: ${rsa.file} }
   - { domain: signed.test, selector: e2026, privateKey: ${ed.file}, algorithm: ed25519-sha256 }
 `;
+
+test('relaxed body hash: the as-is fast path and the folding path both agree with mailauth', () => {
+  const bodies = [
+    '', '\r\n', '\r\n\r\n', 'line\r\n', 'line', 'line\r\n\r\n\r\n', 'a\r\n\r\nb\r\n', 'lone\rCR\r\n', 'ends in CR\r',
+    'two  spaces\r\n', 'tab\there\r\n', 'trailing \r\n', 'trailing', 'end space ', 'bare\nLF\r\n', ' \r\n\r\n', 'x\r\n \r\n',
+    'Ünïcödé text\r\n', 'a'.repeat(5000) + '\r\n.dot\r\n',
+  ];
+  for (const text of bodies) {
+    const body = Buffer.from(text);
+    const reference = dkimBody('relaxed', 'sha256', false);
+    reference.update(body);
+    assert.equal(relaxedBodyHash(body), reference.digest('base64'), JSON.stringify(text.slice(0, 40)));
+  }
+});
 
 function headerBlock(body: Buffer): string {
   return body.toString('latin1', 0, body.indexOf('\r\n\r\n') + 2);

@@ -20,6 +20,34 @@ export const signAsync: RawSigner = (algorithm, data, key) =>
 /** On the calling thread (inside a signing worker, where blocking is the point). */
 export const signSync: RawSigner = async (algorithm, data, key) => cryptoSign(algorithm, data, key);
 
+const CRLF = Buffer.from('\r\n');
+
+/** True when relaxed canonicalisation (RFC 6376 3.4.4) leaves every line of `body` as it is. */
+function relaxedAsIs(body: Buffer): boolean {
+  if (body.indexOf(0x09) !== -1 || body.indexOf('  ') !== -1 || body.indexOf(' \r\n') !== -1 || body[body.length - 1] === 0x20) return false;
+  // a bare LF becomes CRLF (a lone CR is content and stays)
+  for (let lf = body.indexOf(0x0a); lf !== -1; lf = body.indexOf(0x0a, lf + 1)) if (body[lf - 1] !== 0x0d) return false;
+  return true;
+}
+
+/**
+ * The relaxed SHA-256 body hash. Most bodies have no white space to fold: then only the empty
+ * lines at the end go, and the bytes are hashed as they are in native code; anything else takes
+ * mailauth's line-by-line canonicaliser.
+ */
+export function relaxedBodyHash(body: Buffer): string {
+  if (!relaxedAsIs(body)) {
+    const hasher = dkimBody('relaxed', 'sha256', false);
+    hasher.update(body);
+    return hasher.digest('base64');
+  }
+  let end = body.length;
+  while (end >= 2 && body[end - 2] === 0x0d && body[end - 1] === 0x0a) end -= 2;
+  const hash = createHash('sha256');
+  if (end > 0) hash.update(body.subarray(0, end)).update(CRLF);
+  return hash.digest('base64');
+}
+
 /**
  * The DKIM-Signature header fields (each ending in CRLF) for `message`, one per key, in key order.
  * `headerEnd` is the byte length of the header block including its empty line.
@@ -29,9 +57,7 @@ export async function dkimSignatures(message: Buffer, headerEnd: number, keys: S
   const lines = getSigningHeaderLines(headers.parsed, SIGNED_HEADERS);
   if (!lines.headers.some((h) => h.key === 'from')) throw new Error('no From header field to sign');
   const signing = { keys: `${lines.keys}: From`, headers: lines.headers };
-  const hasher = dkimBody('relaxed', 'sha256', false);
-  hasher.update(message.subarray(headerEnd));
-  const bodyHash = hasher.digest('base64');
+  const bodyHash = relaxedBodyHash(message.subarray(headerEnd));
   const timestamp = Math.floor(now / 1000);
   const signed = await Promise.all(keys.map(async (k) => {
     const { canonicalizedHeader, dkimHeaderOpts } = relaxedHeaders('DKIM', signing, {

@@ -92,7 +92,6 @@ export function deleteQueued(spool: Spool, selector: Selector): Promise<{ delete
   return spool.commits.run(() => {
     const rows = spool.db.prepare(`DELETE FROM recipients WHERE state = ${STATE_WAITING} AND ${sql} RETURNING message_id, lane, attempts`).all(...args);
     const decrement = spool.db.prepare('UPDATE messages SET remaining = remaining - 1 WHERE id = ? RETURNING remaining');
-    const remove = spool.db.prepare('DELETE FROM messages WHERE id = ?');
     const lanes: Record<string, number> = {};
     for (const row of rows) {
       const lane = String(row.lane);
@@ -100,10 +99,7 @@ export function deleteQueued(spool: Spool, selector: Selector): Promise<{ delete
       if (counts) Number(row.attempts) > 0 ? counts.deferred-- : counts.queued--;
       lanes[lane] = (lanes[lane] ?? 0) + 1;
       const left = decrement.get(Number(row.message_id));
-      if (left && Number(left.remaining) <= 0) {
-        remove.run(Number(row.message_id));
-        spool.messages--;
-      }
+      if (left && Number(left.remaining) <= 0) spool.deleteMessage(Number(row.message_id));
     }
     const inDelivery = Number(spool.db.prepare(`SELECT count(*) AS n FROM recipients WHERE state = ${STATE_ACTIVE} AND ${sql}`).get(...args)!.n);
     return { deleted: rows.length, inDelivery, lanes };

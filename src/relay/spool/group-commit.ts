@@ -86,23 +86,9 @@ export class GroupCommit {
     if (batch.length === 0) return;
     if (this.syncsInFlight > 0 && batch.length < this.maxBatch) return; // the fsync's end flushes
     this.pending = [];
-    const done: Committed[] = [];
+    let done: Committed[];
     try {
-      const { begin, commit, savepoint, release, undo } = this.tx;
-      begin.run();
-      for (const item of batch) {
-        // A savepoint per operation: one failing operation (a constraint, say) is undone alone.
-        savepoint.run();
-        try {
-          done.push({ item, ok: true, value: item.op(), seq: this.committedSeq + 1 });
-          release.run();
-        } catch (err) {
-          undo.run();
-          release.run();
-          done.push({ item, ok: false, value: err, seq: this.committedSeq + 1 });
-        }
-      }
-      commit.run();
+      done = this.execute(batch, false) ?? this.execute(batch, true)!;
     } catch (err) {
       if (this.db.isTransaction) this.tx.rollback.run();
       this.onRollback();
@@ -117,6 +103,41 @@ export class GroupCommit {
       else entry.item.reject(entry.value as Error);
     }
     this.sync();
+  }
+
+  /**
+   * Runs the batch in one transaction and commits it. Operations rarely fail, so they first run
+   * side by side; if one throws, the whole batch is rolled back (undefined) and runs again
+   * `isolated`: a savepoint per operation, so that a failing one is undone alone.
+   */
+  private execute(batch: Pending[], isolated: boolean): Committed[] | undefined {
+    const { begin, commit, rollback, savepoint, release, undo } = this.tx;
+    const seq = this.committedSeq + 1;
+    const done: Committed[] = [];
+    begin.run();
+    for (const item of batch) {
+      if (!isolated) {
+        try {
+          done.push({ item, ok: true, value: item.op(), seq });
+        } catch {
+          rollback.run();
+          this.onRollback();
+          return undefined;
+        }
+        continue;
+      }
+      savepoint.run();
+      try {
+        done.push({ item, ok: true, value: item.op(), seq });
+        release.run();
+      } catch (err) {
+        undo.run();
+        release.run();
+        done.push({ item, ok: false, value: err, seq });
+      }
+    }
+    commit.run();
+    return done;
   }
 
   /** Starts an fsync covering every commit so far, unless one already covers them or two are running. */

@@ -1,7 +1,8 @@
 // The durable spool: messages and per-recipient delivery state in SQLite (node:sqlite, WAL mode,
 // synchronous=FULL). All changes go through the group commit; reads are synchronous and cheap.
-// Nothing here keeps per-message objects in memory: the scheduler claims work in bounded batches
-// and bodies are read only when a connection is ready to send them.
+// The scheduler claims work in bounded batches and bodies are read only when a connection is
+// ready to send them; messages accepted lately are also kept in a bounded memory cache for their
+// first attempt (recent-messages.ts).
 import { closeSync, fsyncSync, mkdirSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
@@ -9,6 +10,7 @@ import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import { WorkerCalls } from '../../util/worker-calls.ts';
 import type { QueueSummary } from './admin.ts';
 import { GroupCommit } from './group-commit.ts';
+import { RecentMessages } from './recent-messages.ts';
 import { PRAGMAS, SCHEMA, STATE_ACTIVE, STATE_WAITING } from './schema.ts';
 import type { SummaryRequest } from './summary-worker.ts';
 
@@ -38,6 +40,9 @@ export interface StoredMessage {
   body: Buffer;
 }
 
+/** Memory for bodies of messages accepted lately (a few seconds of intake at full speed). */
+const RECENT_BYTES = 32 * 1024 * 1024;
+
 export interface LaneCounts { queued: number; deferred: number; active: number }
 
 export function queueId(id: number): string {
@@ -61,6 +66,7 @@ export class Spool {
   /** Recipients that were in a delivery attempt when the previous process died (possible duplicates). */
   readonly recoveredActive: number;
   private readonly sql: Record<string, StatementSync>;
+  private readonly recent = new RecentMessages(RECENT_BYTES);
 
   private readonly walFd: number;
   private readonly checkpointer: Worker;
@@ -137,6 +143,10 @@ export class Spool {
       this.messages++;
       this.laneCounts(message.lane).queued += message.recipients.length;
       return id;
+    }).then((id) => {
+      // only once committed: a rolled-back insert's id may be given out again
+      this.recent.add({ id, lane: message.lane, sender: message.sender, receivedAt: message.receivedAt, body: message.body });
+      return id;
     });
   }
 
@@ -163,8 +173,7 @@ export class Spool {
         this.sql.finishRecipient.run(r.id);
         const row = this.sql.decrementMessage.get(r.messageId);
         if (row && Number(row.remaining) <= 0) {
-          this.sql.deleteMessage.run(r.messageId);
-          this.messages--;
+          this.deleteMessage(r.messageId);
         }
       }
       this.laneCounts(lane).active -= recipients.length;
@@ -194,7 +203,16 @@ export class Spool {
     });
   }
 
+  /** Deletes a finished message (inside a commit operation), and its cached copy. */
+  deleteMessage(id: number): void {
+    this.sql.deleteMessage.run(id);
+    this.messages--;
+    this.recent.delete(id);
+  }
+
   readMessage(id: number): StoredMessage | undefined {
+    const recent = this.recent.get(id);
+    if (recent) return recent;
     const row = this.sql.readMessage.get(id);
     if (!row) return undefined;
     const body = row.body as Uint8Array;
