@@ -1,5 +1,7 @@
 // Request and reply over a worker thread. Each call gets an id; the worker's reply with that id
-// settles it. A worker that errors or exits fails every call it still owes, once.
+// settles it. Several calls can travel in one message (one wake-up of the worker for all of
+// them) and are still answered one by one, each as soon as it is done. A worker that errors or
+// exits fails every call it still owes, once.
 import { parentPort, type Transferable, type Worker } from 'node:worker_threads';
 
 export type WorkerReply<T> = { id: number; value: T } | { id: number; error: string };
@@ -42,24 +44,30 @@ export class WorkerCalls<Req extends object, T> {
   }
 
   call(request: Req, transfer: Transferable[] = []): Promise<T> {
-    if (this.failed) return Promise.reject(new Error(`${this.name} is gone`));
-    const id = this.nextId++;
-    return new Promise<T>((resolve, reject) => {
-      this.pending.set(id, { resolve, reject });
-      this.worker.postMessage({ ...request, id }, transfer);
-    });
+    return this.callAll([request], transfer)[0];
+  }
+
+  /** Sends the requests in one message; the promises settle one by one as the answers come. */
+  callAll(requests: Req[], transfer: Transferable[] = []): Promise<T>[] {
+    if (this.failed) return requests.map(() => Promise.reject(new Error(`${this.name} is gone`)));
+    const calls = requests.map((request) => ({ ...request, id: this.nextId++ }));
+    const promises = calls.map(({ id }) => new Promise<T>((resolve, reject) => this.pending.set(id, { resolve, reject })));
+    this.worker.postMessage(calls, transfer);
+    return promises;
   }
 }
 
-/** Worker side: answers each request with the handler's value or its error message. */
+/** Worker side: answers each request, in order, with the handler's value or its error message. */
 export function answerCalls<Req, T>(handler: (request: Req) => T | Promise<T>): void {
-  parentPort!.on('message', async (request: Req & { id: number }) => {
-    let reply: WorkerReply<T>;
-    try {
-      reply = { id: request.id, value: await handler(request) };
-    } catch (err) {
-      reply = { id: request.id, error: (err as Error).message };
+  parentPort!.on('message', async (requests: (Req & { id: number })[]) => {
+    for (const request of requests) {
+      let reply: WorkerReply<T>;
+      try {
+        reply = { id: request.id, value: await handler(request) };
+      } catch (err) {
+        reply = { id: request.id, error: (err as Error).message };
+      }
+      parentPort!.postMessage(reply);
     }
-    parentPort!.postMessage(reply);
   });
 }

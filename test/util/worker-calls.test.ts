@@ -1,23 +1,17 @@
-// Request/reply over a real worker thread: answers and errors by id, and a worker that exits
-// fails what it still owes exactly once.
+// Request/reply over a real worker thread (answerCalls on the other side): answers and errors by
+// id, several calls in one message answered one by one, and a worker that exits fails what it
+// still owes exactly once.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Worker } from 'node:worker_threads';
 import { WorkerCalls } from '../../src/util/worker-calls.ts';
 
-// answers "n" with n * 2, "bad" with an error reply, never answers "hold", exits on "die"
-const WORKER = `
-const { parentPort } = require('node:worker_threads');
-parentPort.on('message', ({ id, op, n }) => {
-  if (op === 'die') process.exit(3);
-  if (op === 'bad') parentPort.postMessage({ id, error: 'bad request' });
-  else if (op === 'double') parentPort.postMessage({ id, value: n * 2 });
-});`;
+const WORKER = new URL('./fixtures/calls-worker.ts', import.meta.url);
 
 test('replies settle their own calls; a worker that exits fails the rest once', async () => {
   let answers = 0;
   const failures: string[] = [];
-  const calls = new WorkerCalls<{ op: string; n?: number }, number>(new Worker(WORKER, { eval: true }), {
+  const calls = new WorkerCalls<{ op: string; n?: number }, number>(new Worker(WORKER), {
     name: 'test worker', onAnswer: () => answers++, onFail: (err) => failures.push(err.message),
   });
   assert.deepEqual(await Promise.all([calls.call({ op: 'double', n: 2 }), calls.call({ op: 'double', n: 5 })]), [4, 10]);
@@ -31,4 +25,14 @@ test('replies settle their own calls; a worker that exits fails the rest once', 
   assert.deepEqual(failures, ['test worker exited with code 3']);
   assert.equal(calls.outstanding, 0);
   await assert.rejects(calls.call({ op: 'double', n: 1 }), /test worker is gone/);
+});
+
+test('calls sent together are answered one by one: a slow one does not hold back those before it', async (t) => {
+  const calls = new WorkerCalls<{ op: string; n?: number }, number>(new Worker(WORKER), { name: 'test worker' });
+  t.after(() => calls.worker.terminate());
+  const [a, b, held] = calls.callAll([{ op: 'double', n: 3 }, { op: 'bad' }, { op: 'hold' }]);
+  assert.equal(await a, 6);
+  await assert.rejects(b, /bad request/);
+  assert.equal(calls.outstanding, 1, 'only the held call is still owed');
+  held.catch(() => {});
 });

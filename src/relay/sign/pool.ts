@@ -1,16 +1,15 @@
 // A pool of signing workers, one per core by default: canonicalisation and the RSA private-key
 // operation leave the event loop, so receiving, spooling and delivering keep one core while the
 // others sign. Requests of one event-loop turn travel together: each worker gets one message with
-// its share of them and answers with one message, so a busy relay pays a thread wake-up per batch
-// rather than per message. Requests go to the worker with the fewest outstanding; a worker that
+// its share of them (one wake-up, not one per message) and answers each as soon as it is signed. Requests go to the worker with the fewest outstanding; a worker that
 // dies fails its requests (the client gets a 451 and retries) and is replaced.
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { DkimKeyConfig } from '../../config/sending-types.ts';
 import { WorkerCalls } from '../../util/worker-calls.ts';
-import type { SignBatch, SignRequest, SignResult } from './worker.ts';
+import type { SignRequest } from './worker.ts';
 
-interface Slot { calls: WorkerCalls<SignBatch, SignResult[]>; outstanding: number }
+interface Slot { calls: WorkerCalls<SignRequest, string>; outstanding: number }
 interface Queued { request: SignRequest; resolve: (fields: string) => void; reject: (err: Error) => void }
 
 export class SignerPool {
@@ -73,10 +72,7 @@ export class SignerPool {
     }
     for (const [slot, share] of shares) {
       const batch = share.map((q) => q.request);
-      slot.calls.call({ batch }, batch.map((r) => r.message.buffer as ArrayBuffer)).then(
-        (results) => results.forEach((r, i) => (typeof r === 'string' ? share[i].resolve(r) : share[i].reject(new Error(r.error)))),
-        (err: Error) => share.forEach((q) => q.reject(err)),
-      ).finally(() => { slot.outstanding -= share.length; });
+      slot.calls.callAll(batch, batch.map((r) => r.message.buffer as ArrayBuffer)).forEach((answer, i) => answer.then(share[i].resolve, share[i].reject).finally(() => { slot.outstanding--; }));
     }
   }
 
