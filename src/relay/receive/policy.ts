@@ -2,8 +2,6 @@
 // recipient is relayed, so a client outside smtp.relayNetworks that has not authenticated is
 // refused at RCPT whatever the address looks like. Addresses with routing tricks (source routes,
 // %-hack, bang paths, quoted @, address literals) are refused for everyone.
-import type { BlockList } from 'node:net';
-import { inList } from '../../util/network.ts';
 import { smtpError } from './reply.ts';
 
 const LABEL = /^(?!-)[a-z0-9-]{1,63}(?<!-)$/i;
@@ -22,10 +20,6 @@ export function checkRecipient(address: string): string {
     throw smtpError(553, '5.1.3', `Recipient address <${address}> is not a routable address`);
   }
   return domain;
-}
-
-export function mayRelay(relayNetworks: BlockList, remoteAddress: string, user: unknown): boolean {
-  return Boolean(user) || inList(relayNetworks, remoteAddress);
 }
 
 export const RELAY_DENIED = () => smtpError(550, '5.7.1', 'Relaying denied: authenticate or connect from a relay network');

@@ -4,10 +4,10 @@
 import { timingSafeEqual } from 'node:crypto';
 import { SMTPServer, type SMTPServerSession } from 'smtp-server';
 import { formatHostPort, type HostPort } from '../../util/units.ts';
-import { cidrList, plainAddress } from '../../util/network.ts';
+import { cidrList, inList, plainAddress } from '../../util/network.ts';
 import { accept, type Intake } from './accept.ts';
 import { MessageCollector } from './message.ts';
-import { checkRecipient, ConnectionCounter, mayRelay, RELAY_DENIED } from './policy.ts';
+import { checkRecipient, ConnectionCounter, RELAY_DENIED } from './policy.ts';
 import { smtpError } from './reply.ts';
 import { useOwnEnhancedCodes } from './replies.ts';
 import type { TlsMaterial } from './tls.ts';
@@ -58,6 +58,8 @@ export async function startSmtp(intake: Intake, tls: TlsMaterial): Promise<SmtpL
       const ip = plainAddress(session.remoteAddress);
       const count = connections.open(ip);
       (session as { counted?: string }).counted = ip;
+      // decided once per session, not at every RCPT
+      (session as { relayNetwork?: boolean }).relayNetwork = inList(networks.list, ip);
       if (count > smtp.maxConnectionsPerIp) {
         return callback(smtpError(421, '4.7.0', `Too many connections from ${ip}, try again later`));
       }
@@ -85,7 +87,7 @@ export async function startSmtp(intake: Intake, tls: TlsMaterial): Promise<SmtpL
     },
 
     onRcptTo(address: { address: string }, session: SMTPServerSession, callback: (err?: Error | null) => void) {
-      if (!mayRelay(networks.list, session.remoteAddress, session.user)) return callback(RELAY_DENIED());
+      if (!session.user && !(session as { relayNetwork?: boolean }).relayNetwork) return callback(RELAY_DENIED());
       try {
         checkRecipient(address.address);
         callback();

@@ -99,7 +99,8 @@ export class Spool {
           SELECT id FROM recipients WHERE lane = ? AND state = ${STATE_WAITING} AND next_at <= ? ORDER BY next_at LIMIT ?)
         RETURNING id, message_id, address, domain, attempts`),
       finishRecipient: p('DELETE FROM recipients WHERE id = ?'),
-      decrementMessage: p('UPDATE messages SET remaining = remaining - 1 WHERE id = ? RETURNING remaining'),
+      decrementMessage: p('UPDATE messages SET remaining = remaining - 1 WHERE id = ?'),
+      deleteLast: p('DELETE FROM messages WHERE id = ? AND remaining <= 1'),
       deleteMessage: p('DELETE FROM messages WHERE id = ?'),
       defer: p(`UPDATE recipients SET state = ${STATE_WAITING}, attempts = attempts + 1, next_at = ?, last_reply = ? WHERE id = ?`),
       release: p(`UPDATE recipients SET state = ${STATE_WAITING} WHERE id = ?`),
@@ -171,10 +172,9 @@ export class Spool {
     return this.commits.run(() => {
       for (const r of recipients) {
         this.sql.finishRecipient.run(r.id);
-        const row = this.sql.decrementMessage.get(r.messageId);
-        if (row && Number(row.remaining) <= 0) {
-          this.deleteMessage(r.messageId);
-        }
+        // the common case, a message's last recipient, is one statement
+        if (this.sql.deleteLast.run(r.messageId).changes) this.forget(r.messageId);
+        else this.sql.decrementMessage.run(r.messageId);
       }
       this.laneCounts(lane).active -= recipients.length;
     });
@@ -206,6 +206,10 @@ export class Spool {
   /** Deletes a finished message (inside a commit operation), and its cached copy. */
   deleteMessage(id: number): void {
     this.sql.deleteMessage.run(id);
+    this.forget(id);
+  }
+
+  private forget(id: number): void {
     this.messages--;
     this.recent.delete(id);
   }
