@@ -1,6 +1,6 @@
 // One message on its way through an engine: small and short-lived (only in-flight jobs exist).
 import type { Lane } from '../scenario/types.ts';
-import type { Reply } from './reply.ts';
+import type { Reply } from '../../util/smtp-reply.ts';
 
 export interface Job {
   seq: number;

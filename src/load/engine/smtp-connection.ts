@@ -3,7 +3,7 @@
 // MAIL/RCPT/DATA: one round trip per message. Each reply's latency is measured from when its
 // command was written or, if later, from the previous reply (the server answers in order).
 import { connect, type Socket } from 'node:net';
-import { ReplyParser, type Reply } from './reply.ts';
+import { ReplyParser, type Reply } from '../../util/smtp-reply.ts';
 import type { Phase } from '../measure/metrics.ts';
 import type { Job } from './job.ts';
 

@@ -8,7 +8,7 @@ import type { Recipients } from '../generate/recipients.ts';
 import type { MessageFactory } from '../generate/message.ts';
 import type { Metrics, Phase } from '../measure/metrics.ts';
 import type { Job } from './job.ts';
-import type { Reply } from './reply.ts';
+import type { Reply } from '../../util/smtp-reply.ts';
 import { SmtpConnection, type ConnectionHost } from './smtp-connection.ts';
 
 /** What every engine (SMTP, HTTP) runs with: the run's plan, its generators and its clock. */

@@ -6,6 +6,7 @@ import type { Spool } from '../spool/spool.ts';
 import type { Destination } from './destination.ts';
 import type { AttemptInfo, Job, OutcomeSink } from './job.ts';
 import type { NextHop } from './mx.ts';
+import { replyLine } from '../../util/smtp-reply.ts';
 import { SmtpClient, type SmtpError } from './smtp-client.ts';
 
 export interface ConnectionContext {
@@ -44,12 +45,12 @@ async function sendJob(conn: SmtpClient, job: Job, attempt: AttemptInfo, ctx: Co
     const r = job.recipients.find((candidate) => candidate.address === address && !rejected.has(address));
     if (!r) continue;
     rejected.add(address);
-    if (reply.code >= 500) ctx.outcomes.failed(job, [r], reply.text, attempt);
-    else ctx.outcomes.deferred(job, [r], reply.text, attempt);
+    if (reply.code >= 500) ctx.outcomes.failed(job, [r], replyLine(reply), attempt);
+    else ctx.outcomes.deferred(job, [r], replyLine(reply), attempt);
   }
   const rest = rejected.size ? job.recipients.filter((r) => !rejected.has(r.address)) : job.recipients;
   if (result.ok) {
-    if (rest.length) ctx.outcomes.delivered(job, rest, result.reply.text, attempt);
+    if (rest.length) ctx.outcomes.delivered(job, rest, replyLine(result.reply), attempt);
     return true;
   }
   const e = result.error;

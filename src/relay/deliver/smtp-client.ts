@@ -7,19 +7,18 @@
 // EPROTOCOL, EENVELOPE) and, when a reply caused them, `responseCode` and `response`.
 import { connect as tcpConnect, isIP, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
-
-export interface Reply { code: number; /** The reply's lines as received (codes included), joined by \n. */ text: string }
+import { ReplyParser, replyLine, type Reply } from '../../util/smtp-reply.ts';
 
 export class SmtpError extends Error {
   readonly code: string;
   readonly responseCode?: number;
   readonly response?: string;
   constructor(code: string, message: string, reply?: Reply) {
-    super(reply ? `${message}: ${reply.text}` : message);
+    super(reply ? `${message}: ${replyLine(reply)}` : message);
     this.code = code;
     if (reply) {
       this.responseCode = reply.code;
-      this.response = reply.text;
+      this.response = replyLine(reply);
     }
   }
 }
@@ -40,6 +39,8 @@ export interface ClientOptions {
 export interface Rejection { address: string; reply: Reply }
 
 /** A transaction's outcome: the DATA reply when accepted, else the error; rejected recipients either way. */
+export type { Reply };
+
 export type SendResult =
   | { ok: true; reply: Reply; rejected: Rejection[] }
   | { ok: false; error: SmtpError; rejected: Rejection[] };
@@ -88,8 +89,7 @@ function mailParam(address: string): string {
 
 export class SmtpClient {
   private socket: Socket;
-  private buffered = '';
-  private lines: string[] = [];
+  private readonly parser = new ReplyParser();
   private readonly waiters: Waiter[] = [];
   /** Set once the connection cannot carry another transaction. */
   private broken: SmtpError | undefined;
@@ -207,7 +207,7 @@ export class SmtpClient {
     if (reply.code >= 500) reply = await this.command(`HELO ${this.options.helo}`);
     if (reply.code !== 250) throw new SmtpError('EPROTOCOL', 'EHLO and HELO refused', reply);
     for (const line of reply.text.split('\n').slice(1)) {
-      const [keyword, ...args] = line.slice(4).trim().split(/\s+/);
+      const [keyword, ...args] = line.trim().split(/\s+/);
       if (keyword) this.extensions.set(keyword.toUpperCase(), args.join(' '));
     }
   }
@@ -230,8 +230,7 @@ export class SmtpClient {
   }
 
   private attach(socket: Socket): void {
-    socket.setEncoding('utf8');
-    socket.on('data', (chunk: string) => this.onData(chunk));
+    socket.on('data', (chunk: Buffer) => this.parser.push(chunk, (reply) => this.onReply(reply)));
     socket.on('timeout', () => {
       if (this.waiters.length) this.fail(new SmtpError('ETIMEDOUT', `No reply within ${this.options.commandTimeout} ms`));
     });
@@ -239,22 +238,11 @@ export class SmtpClient {
     socket.on('close', () => this.fail(new SmtpError('ECONNECTION', 'Connection closed by the server')));
   }
 
-  private onData(chunk: string): void {
-    this.buffered += chunk;
-    let end: number;
-    while ((end = this.buffered.indexOf('\n')) !== -1) {
-      const line = this.buffered.slice(0, end > 0 && this.buffered.charCodeAt(end - 1) === 13 ? end - 1 : end);
-      this.buffered = this.buffered.slice(end + 1);
-      this.lines.push(line);
-      if (line.charCodeAt(3) === 0x2d) continue; // "250-…": more lines follow
-      const code = Number(line.slice(0, 3));
-      const reply: Reply = { code: Number.isInteger(code) && code >= 200 && code < 600 ? code : 0, text: this.lines.join('\n') };
-      this.lines = [];
-      if (reply.code === 0) return this.fail(new SmtpError('EPROTOCOL', `Not an SMTP reply: ${line.slice(0, 100)}`));
-      const waiter = this.waiters.shift();
-      if (waiter) waiter.resolve(reply);
-      else if (!this.quitting) this.fail(new SmtpError('EPROTOCOL', 'Unexpected reply', reply)); // e.g. a 421 on an idle connection
-    }
+  private onReply(reply: Reply): void {
+    if (reply.code < 200 || reply.code > 599) return this.fail(new SmtpError('EPROTOCOL', `Not an SMTP reply: ${reply.text.slice(0, 100)}`));
+    const waiter = this.waiters.shift();
+    if (waiter) waiter.resolve(reply);
+    else if (!this.quitting) this.fail(new SmtpError('EPROTOCOL', 'Unexpected reply', reply)); // e.g. a 421 on an idle connection
   }
 
   /** Marks the connection broken and fails every reply still awaited. */

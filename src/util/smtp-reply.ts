@@ -1,6 +1,13 @@
-// Incremental SMTP reply parser: bytes in, complete (possibly multi-line) replies out.
+// Incremental SMTP reply parser: bytes in, complete (possibly multi-line) replies out. Used by
+// the load engine's connections and the relay's delivery client.
 
+/** `text` is the reply without its codes, one line per line of the reply. */
 export interface Reply { code: number; enhanced: string; text: string }
+
+/** The reply as a server wrote it (for logs and DSNs): "550 5.1.1 No such user". */
+export function replyLine(reply: Reply): string {
+  return `${reply.code} ${reply.text}`;
+}
 
 const ENHANCED = /^([245]\.\d{1,3}\.\d{1,3})\b/;
 
