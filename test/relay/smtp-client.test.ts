@@ -2,7 +2,7 @@
 // PIPELINING: per-recipient replies, refusals, RSET, dot-stuffing, STARTTLS, timeouts.
 import test from 'node:test';
 import assert from 'node:assert/strict';
-import type { AddressInfo } from 'node:net';
+import { createServer, type AddressInfo } from 'node:net';
 import { SMTPServer } from 'smtp-server';
 import { dotStuffed, SmtpClient } from '../../src/relay/deliver/smtp-client.ts';
 import { startReceiver, type ReceiverOptions } from '../helpers/receiver.ts';
@@ -126,4 +126,23 @@ test('STARTTLS when offered: the session is encrypted and mail flows over it', a
   const result = await client.send('a@sender.test', ['x@dest.test'], Buffer.from('Subject: x\r\n\r\nx\r\n'));
   assert.ok(result.ok);
   assert.equal(secureSessions, 1);
+});
+
+test('after STARTTLS: plaintext injected behind the 220 is refused, a silent handshake times out', async (t) => {
+  for (const after of ['garbage', 'silence'] as const) {
+    // a server that offers STARTTLS, says 220 to it, then cannot speak TLS
+    const server = createServer((socket) => {
+      socket.write('220 broken.test ESMTP\r\n');
+      socket.on('data', (chunk) => {
+        const line = chunk.toString();
+        if (line.startsWith('EHLO')) socket.write('250-broken.test\r\n250 STARTTLS\r\n');
+        else if (line.startsWith('STARTTLS')) socket.write(after === 'garbage' ? '220 go ahead\r\nthis is not TLS at all\r\n' : '220 go ahead\r\n');
+      });
+      socket.on('error', () => {});
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    t.after(() => server.close());
+    await assert.rejects(SmtpClient.connect({ ...options((server.address() as AddressInfo).port), commandTimeout: 500 }), (err: { code?: string; message: string }) =>
+      (after === 'garbage' ? err.code === 'EPROTOCOL' && /without a reply code/.test(err.message) : err.code === 'ETLS' && /no handshake within 500 ms/.test(err.message)), after);
+  }
 });

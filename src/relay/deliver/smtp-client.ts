@@ -4,7 +4,7 @@
 // goes out as stored: dot-stuffing copies it only when a line starts with a dot. Opportunistic
 // STARTTLS as a public MX expects; certificates are not verified (there is no name the sender
 // could trust without DANE or MTA-STS). Errors carry `code` (ECONNECTION, ETIMEDOUT, ETLS,
-// EPROTOCOL, EENVELOPE) and, when a reply caused them, `responseCode` and `response`.
+// EPROTOCOL, EENVELOPE, EMESSAGE) and, when a reply caused them, `responseCode` and `response`.
 import { connect as tcpConnect, isIP, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import { ReplyParser, replyLine, type Reply } from '../../util/smtp-reply.ts';
@@ -39,8 +39,6 @@ export interface ClientOptions {
 export interface Rejection { address: string; reply: Reply }
 
 /** A transaction's outcome: the DATA reply when accepted, else the error; rejected recipients either way. */
-export type { Reply };
-
 export type SendResult =
   | { ok: true; reply: Reply; rejected: Rejection[] }
   | { ok: false; error: SmtpError; rejected: Rejection[] };
@@ -89,7 +87,7 @@ function mailParam(address: string): string {
 
 export class SmtpClient {
   private socket: Socket;
-  private readonly parser = new ReplyParser();
+  private parser = new ReplyParser();
   private readonly waiters: Waiter[] = [];
   /** Set once the connection cannot carry another transaction. */
   private broken: SmtpError | undefined;
@@ -161,7 +159,7 @@ export class SmtpClient {
       else if (!data || data.code !== 354) error = new SmtpError('EENVELOPE', 'DATA refused', data ?? mail);
       if (error) {
         // a server that said 354 anyway gets an empty message's end mark, whose reply is ignored
-        if (data?.code === 354 && !broken) await this.write(DOT_END);
+        if (data?.code === 354 && !broken) await this.write(DOT_END).catch(() => {});
         return { ok: false, error, rejected };
       }
       const stuffed = dotStuffed(body);
@@ -213,6 +211,10 @@ export class SmtpClient {
   }
 
   private async upgrade(): Promise<void> {
+    // plaintext that came after the 220 (a broken or malicious server) fails the session in
+    // onReply; a partial line is dropped here rather than read as if it had come over TLS
+    if (this.broken) throw this.broken;
+    this.parser = new ReplyParser();
     const plain = this.socket;
     plain.removeAllListeners('data');
     plain.removeAllListeners('timeout');
@@ -221,12 +223,23 @@ export class SmtpClient {
     const secure = tlsConnect({ socket: plain, servername, rejectUnauthorized: false });
     this.socket = secure;
     this.attach(secure);
+    const timeout = this.options.commandTimeout;
     await new Promise<void>((resolve, reject) => {
-      secure.once('secureConnect', resolve);
-      secure.once('error', (err) => reject(new SmtpError('ETLS', `TLS handshake failed: ${err.message}`)));
+      const failed = (why: string) => {
+        clearTimeout(timer);
+        reject(new SmtpError('ETLS', `TLS handshake failed: ${why}`));
+        secure.destroy();
+      };
+      const timer = setTimeout(() => failed(`no handshake within ${timeout} ms`), timeout);
+      secure.once('secureConnect', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      secure.once('error', (err) => failed(err.message));
+      secure.once('close', () => failed('connection closed'));
     });
     this.secure = true;
-    secure.setTimeout(this.options.commandTimeout);
+    secure.setTimeout(timeout);
   }
 
   private attach(socket: Socket): void {
@@ -239,7 +252,7 @@ export class SmtpClient {
   }
 
   private onReply(reply: Reply): void {
-    if (reply.code < 200 || reply.code > 599) return this.fail(new SmtpError('EPROTOCOL', `Not an SMTP reply: ${reply.text.slice(0, 100)}`));
+    if (reply.code < 200 || reply.code > 599) return this.fail(new SmtpError('EPROTOCOL', `A line without a reply code from the server: …${reply.text.slice(0, 100)}`));
     const waiter = this.waiters.shift();
     if (waiter) waiter.resolve(reply);
     else if (!this.quitting) this.fail(new SmtpError('EPROTOCOL', 'Unexpected reply', reply)); // e.g. a 421 on an idle connection
