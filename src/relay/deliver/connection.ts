@@ -2,7 +2,7 @@
 // send the lane's jobs for this destination one after another until the queue stays empty for
 // the idle timeout or the per-connection message limit is reached.
 import type { RelayConfig, LaneConfig } from '../../config/types.ts';
-import type { Spool } from '../spool/spool.ts';
+import type { ClaimedRecipient, Spool } from '../spool/spool.ts';
 import type { Destination } from './destination.ts';
 import type { AttemptInfo, Job, OutcomeSink } from './job.ts';
 import type { NextHop } from './mx.ts';
@@ -40,15 +40,16 @@ async function sendJob(conn: SmtpClient, job: Job, attempt: AttemptInfo, ctx: Co
   job.meta = { sender: message.sender, receivedAt: message.receivedAt };
   attempt = { ...attempt, startedAt: Date.now() };
   const result = await conn.send(message.sender, job.recipients.map((r) => r.address), message.body);
-  const rejected = new Set<string>();
+  // by recipient, not by address: the same address twice in one job is two recipients
+  const rejected = new Set<ClaimedRecipient>();
   for (const { address, reply } of result.rejected) {
-    const r = job.recipients.find((candidate) => candidate.address === address && !rejected.has(address));
+    const r = job.recipients.find((candidate) => candidate.address === address && !rejected.has(candidate));
     if (!r) continue;
-    rejected.add(address);
+    rejected.add(r);
     if (reply.code >= 500) ctx.outcomes.failed(job, [r], replyLine(reply), attempt);
     else ctx.outcomes.deferred(job, [r], replyLine(reply), attempt);
   }
-  const rest = rejected.size ? job.recipients.filter((r) => !rejected.has(r.address)) : job.recipients;
+  const rest = rejected.size ? job.recipients.filter((r) => !rejected.has(r)) : job.recipients;
   if (result.ok) {
     if (rest.length) ctx.outcomes.delivered(job, rest, replyLine(result.reply), attempt);
     return true;

@@ -1,8 +1,9 @@
 // A pool of signing workers, one per core by default: canonicalisation and the RSA private-key
 // operation leave the event loop, so receiving, spooling and delivering keep one core while the
 // others sign. Requests of one event-loop turn travel together: each worker gets one message with
-// its share of them (one wake-up, not one per message) and answers each as soon as it is signed. Requests go to the worker with the fewest outstanding; a worker that
-// dies fails its requests (the client gets a 451 and retries) and is replaced.
+// its share of them (one wake-up, not one per message) and answers each as soon as it is signed.
+// Requests go to the worker with the fewest outstanding; a worker that dies fails its requests
+// (the client gets a 451 and retries) and is replaced.
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { DkimKeyConfig } from '../../config/sending-types.ts';

@@ -17,10 +17,11 @@ export class RecentMessages {
     if (message.body.length > this.maxBytes / 4) return; // a few big ones must not push out everything else
     this.entries.set(message.id, message);
     this.bytes += message.body.length;
+    if (this.bytes <= this.maxBytes) return;
     for (const [id, oldest] of this.entries) {
-      if (this.bytes <= this.maxBytes) break;
       this.entries.delete(id);
       this.bytes -= oldest.body.length;
+      if (this.bytes <= this.maxBytes) break;
     }
   }
 
