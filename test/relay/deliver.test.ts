@@ -3,6 +3,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import nodemailer, { type SendMailOptions } from 'nodemailer';
+import type { AddressInfo } from 'node:net';
+import { SMTPServer } from 'smtp-server';
 import { startReceiver } from '../helpers/receiver.ts';
 import { FAST_RETRY, startTestRelay, submit as submitTo, type TestRelay } from '../helpers/relay.ts';
 import { until } from '../helpers/wait.ts';
@@ -125,4 +127,26 @@ test('a destination never sees more connections than its limit', async (t) => {
   await receiver.waitFor(200);
   assert.ok(receiver.maxConcurrent <= 3, `receiver saw ${receiver.maxConcurrent} concurrent connections`);
   assert.ok(receiver.maxConcurrent >= 2, 'more than one connection was used');
+});
+
+test('opportunistic TLS: a receiver whose TLS handshake fails gets the mail in clear', async (t) => {
+  // STARTTLS offered, but only TLS 1.0/1.1, which the relay's TLS refuses
+  const arrived: string[] = [];
+  const receiver = new SMTPServer({
+    authOptional: true, logger: false, disableReverseLookup: true, closeTimeout: 100, minVersion: 'TLSv1', maxVersion: 'TLSv1.1',
+    onData(stream, session, callback) {
+      stream.resume();
+      stream.on('end', () => { arrived.push(`${session.envelope.rcptTo[0].address} secure=${session.secure}`); callback(null, 'Ok'); });
+    },
+  } as ConstructorParameters<typeof SMTPServer>[0]);
+  receiver.on('error', () => {}); // the failed handshakes
+  await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+  const relay = await startTestRelay(FAST_RETRY, { smarthost: `127.0.0.1:${(receiver.server.address() as AddressInfo).port}` });
+  t.after(async () => { await relay.stop(); await new Promise<void>((resolve) => receiver.close(() => resolve())); });
+  await submit(relay, { from: 'a@sender.test', to: 'b@dest.test', subject: 's', text: 't' });
+  await until('delivered in clear', () => arrived.length === 1);
+  assert.deepEqual(arrived, ['b@dest.test secure=false']);
+  const delivered = relay.events().find((e) => e.event === 'delivered');
+  assert.equal(delivered?.tls, false);
+  assert.equal(relay.events().filter((e) => e.event === 'deferred').length, 0, 'no attempt was lost to the failed handshake');
 });

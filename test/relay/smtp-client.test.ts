@@ -142,7 +142,13 @@ test('after STARTTLS: plaintext injected behind the 220 is refused, a silent han
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     t.after(() => server.close());
-    await assert.rejects(SmtpClient.connect({ ...options((server.address() as AddressInfo).port), commandTimeout: 500 }), (err: { code?: string; message: string }) =>
+    const port = (server.address() as AddressInfo).port;
+    await assert.rejects(SmtpClient.connect({ ...options(port), commandTimeout: 500 }), (err: { code?: string; message: string }) =>
       (after === 'garbage' ? err.code === 'EPROTOCOL' && /without a reply code/.test(err.message) : err.code === 'ETLS' && /no handshake within 500 ms/.test(err.message)), after);
+    // the delivery path's fallback after ETLS: the same host in clear
+    const clear = await SmtpClient.connect({ ...options(port), commandTimeout: 500, starttls: false });
+    assert.equal(clear.secure, false);
+    assert.ok(clear.extensions.has('STARTTLS'), 'offered, and not used');
+    clear.close();
   }
 });

@@ -18,12 +18,19 @@ export interface ConnectionContext {
   unreachable: (destination: Destination, reply: string, permanent: boolean) => void;
 }
 
-function connectTo(hop: NextHop, config: RelayConfig, lane: LaneConfig): Promise<SmtpClient> {
+/** Opportunistic TLS as Postfix does it: a host whose TLS handshake fails is tried again in clear. */
+async function connectTo(hop: NextHop, config: RelayConfig, lane: LaneConfig): Promise<SmtpClient> {
   const d = config.delivery;
-  return SmtpClient.connect({
+  const options = {
     host: hop.address, port: hop.port, helo: lane.egress?.helo ?? config.smtp.hostname, localAddress: lane.egress?.address,
     servername: hop.mx, connectTimeout: d.connectTimeout, commandTimeout: d.commandTimeout,
-  });
+  };
+  try {
+    return await SmtpClient.connect(options);
+  } catch (err) {
+    if ((err as SmtpError).code !== 'ETLS') throw err;
+    return SmtpClient.connect({ ...options, starttls: false });
+  }
 }
 
 function describe(err: SmtpError): string {

@@ -34,6 +34,8 @@ export interface ClientOptions {
   connectTimeout: number;
   /** How long to wait for any one reply. */
   commandTimeout: number;
+  /** Upgrade with STARTTLS when offered (default); false after a failed handshake with this host. */
+  starttls?: boolean;
 }
 
 export interface Rejection { address: string; reply: Reply }
@@ -114,7 +116,7 @@ export class SmtpClient {
       clearTimeout(timer);
       socket.setTimeout(options.commandTimeout);
       await client.hello();
-      if (client.extensions.has('STARTTLS')) {
+      if (options.starttls !== false && client.extensions.has('STARTTLS')) {
         const reply = await client.command('STARTTLS');
         // a refused STARTTLS leaves the session in clear, as opportunistic TLS allows
         if (reply.code === 220) {
