@@ -1,6 +1,7 @@
 // Traffic shaping over real sockets and a loopback DNS server: a provider's domains share one
 // site's connection limit and messages per connection; a [TSS04] reply suspends that site while
-// other destinations keep flowing; the message rate holds; operator suspend/resume; lane egress.
+// other destinations keep flowing; the message rate holds; operator suspend/resume (also across a
+// restart); lane egress.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startDnsServer } from '../helpers/dns-server.ts';
@@ -151,6 +152,31 @@ test('operator suspend with --for, visible in the destinations view, then resume
   assert.match(bad.stderr, /--for: expected a duration/);
   await runCli(['queue', 'resume', '--domain', 'flow.test', '--node', relay.httpUrl, '--token', 'secret']);
   await until('delivered after resume', () => receiver.delivered.length === 1);
+});
+
+test('an operator suspension survives a restart of the relay, and resume still lifts it', async (t) => {
+  const receiver = await startReceiver({});
+  const dns = await startDnsServer(ZONE);
+  const yaml = `${FAST}  dnsServers: ["${dns.address}"]\n  port: ${receiver.port}\nhttp: { token: secret }\n`;
+  const first = await startTestRelay(yaml);
+  let relay = first;
+  t.after(async () => { await relay.stop(); await receiver.close(); await dns.close(); });
+  const suspended = await runCli(['queue', 'suspend', '--domain', 'flow.test', '--for', '2h', '--reason', 'maintenance', '--node', first.httpUrl, '--token', 'secret']);
+  assert.equal(suspended.code, 0, suspended.stderr);
+  await first.stop();
+  relay = await startTestRelay(yaml, {}, first.dir);
+  const listed = (await api(`${relay.httpUrl}/api/v1/destinations`)).suspended;
+  assert.deepEqual(listed.map((s: { domain: string; reason: string }) => [s.domain, s.reason]), [['flow.test', 'maintenance']]);
+  await submit(relay.smtpPort, { from: 'n@sender.test', to: 'f@flow.test', subject: 'f', text: 'x' });
+  const deferred = await until('deferred', () => relay.events().find((e) => e.event === 'deferred' && e.rcpt === 'f@flow.test'));
+  assert.match(String(deferred.reply), /suspended by the operator \(maintenance\)/);
+  assert.equal(receiver.sessions.length, 0, 'no connection to the suspended domain after the restart');
+  const resumed = await runCli(['queue', 'resume', '--domain', 'flow.test', '--node', relay.httpUrl, '--token', 'secret']);
+  assert.equal(resumed.code, 0, resumed.stderr);
+  await until('delivered after resume', () => receiver.delivered.length === 1);
+  await relay.stop();
+  relay = await startTestRelay(yaml, {}, first.dir);
+  assert.deepEqual((await api(`${relay.httpUrl}/api/v1/destinations`)).suspended, [], 'resume is remembered too');
 });
 
 test('lane egress: source address and HELO name per lane', async (t) => {

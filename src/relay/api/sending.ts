@@ -65,7 +65,7 @@ export async function handleSending(ctx: SendingContext, req: IncomingMessage, r
     }
     case 'GET /api/v1/destinations': {
       const now = Date.now();
-      const suspended = [...ctx.router.suspended].filter(([, s]) => s.until > now).map(([domain, s]) => ({
+      const suspended = ctx.router.suspended.list(now).map(([domain, s]) => ({
         domain, reason: s.reason, until: s.until >= Number.MAX_SAFE_INTEGER ? 'until resumed' : new Date(s.until).toISOString(),
       }));
       sendJson(res, 200, { sites: ctx.router.shaper.describe(now), suspended });
@@ -82,14 +82,14 @@ export async function handleSending(ctx: SendingContext, req: IncomingMessage, r
         until = Date.now() + ms;
       }
       const reason = typeof body.reason === 'string' && body.reason ? body.reason : 'suspended by the operator';
-      ctx.router.suspend(domain, until, reason);
+      await ctx.router.suspend(domain, until, reason);
       sendJson(res, 200, { suspended: domain, until: until >= Number.MAX_SAFE_INTEGER ? 'until resumed' : new Date(until).toISOString() });
       return true;
     }
     case 'POST /api/v1/destinations/resume': {
       requireToken(req, ctx.config.http.token);
       const domain = text(await readJson(req, 64 * 1024), 'domain').toLowerCase();
-      const result = ctx.router.resume(domain);
+      const result = await ctx.router.resume(domain);
       const due = await retryNow(ctx.spool, { domain });
       ctx.scheduler.wakeAll();
       sendJson(res, 200, { resumed: domain, site: result.site, due });

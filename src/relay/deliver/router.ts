@@ -10,6 +10,7 @@ import { runConnection } from './connection.ts';
 import { Destination, LaneSlots } from './destination.ts';
 import type { Job, OutcomeSink } from './job.ts';
 import { MxResolver, type HopAnswer } from './mx.ts';
+import { Suspensions } from './suspensions.ts';
 import { Shaper } from '../shape/shaper.ts';
 import type { Site } from '../shape/site.ts';
 
@@ -34,7 +35,7 @@ export class Router {
   private stopping = false;
   readonly shaper: Shaper;
   /** Domains an operator suspended (`mailops queue suspend`): until when, and why. */
-  readonly suspended = new Map<string, { until: number; reason: string }>();
+  readonly suspended: Suspensions;
 
   constructor(config: RelayConfig, spool: Spool, outcomes: OutcomeSink, log: EventLog) {
     this.config = config;
@@ -45,6 +46,7 @@ export class Router {
     this.starved = config.lanes.map(() => new Set());
     this.mx = new MxResolver(config.delivery.dnsServers, config.delivery.port);
     this.shaper = new Shaper(config, log);
+    this.suspended = new Suspensions(spool);
     this.shaper.onPause = (site) => this.sitePaused(site);
   }
 
@@ -86,9 +88,8 @@ export class Router {
   /** Whether jobs for a domain must wait: an operator's suspension, or its site's pause. */
   private hold(domain: string, site: Site | undefined): { reply: string; until: number } | undefined {
     const now = Date.now();
-    const manual = this.suspended.get(domain);
-    if (manual && manual.until > now) return { reply: `451 4.7.0 ${domain} suspended by the operator (${manual.reason})`, until: holdUntil(manual.until, now) };
-    if (manual) this.suspended.delete(domain);
+    const manual = this.suspended.active(domain, now);
+    if (manual) return { reply: `451 4.7.0 ${domain} suspended by the operator (${manual.reason})`, until: holdUntil(manual.until, now) };
     if (site?.paused(now)) return { reply: site.pauseReply, until: holdUntil(site.pausedUntil, now) };
     return undefined;
   }
@@ -189,10 +190,10 @@ export class Router {
     }
   }
 
-  /** An operator suspends a domain (until `until`, or until resumed); its queued jobs wait. */
-  suspend(domain: string, until: number, reason: string): void {
+  /** An operator suspends a domain (until `until`, or until resumed); its queued jobs wait. Resolves once recorded on disk. */
+  async suspend(domain: string, until: number, reason: string): Promise<void> {
     const d = domain.toLowerCase();
-    this.suspended.set(d, { until, reason });
+    await this.suspended.set(d, { until, reason });
     const reply = `451 4.7.0 ${d} suspended by the operator (${reason})`;
     for (const destination of this.destinations.values()) {
       const keep = destination.drain().filter((job) => {
@@ -206,9 +207,9 @@ export class Router {
   }
 
   /** Lifts an operator's suspension of a domain and any pause of the site it belongs to. */
-  resume(domain: string): { domain: boolean; site?: string } {
+  async resume(domain: string): Promise<{ domain: boolean; site?: string }> {
     const d = domain.toLowerCase();
-    const had = this.suspended.delete(d);
+    const had = await this.suspended.delete(d);
     const site = this.destinations.get(`mx:${d}`)?.site ?? [...this.shaper.sites.values()].find((s) => [...s.members].some((m) => m.key === `mx:${d}`));
     if (site?.paused()) this.shaper.logAction(site, site.resume());
     if (had) this.log.emit('shaping', { action: 'resume', domain: d, by: 'operator' });
