@@ -91,15 +91,13 @@ export function deleteQueued(spool: Spool, selector: Selector): Promise<{ delete
   const { sql, args } = where(selector);
   return spool.commits.run(() => {
     const rows = spool.db.prepare(`DELETE FROM recipients WHERE state = ${STATE_WAITING} AND ${sql} RETURNING message_id, lane, attempts`).all(...args);
-    const decrement = spool.db.prepare('UPDATE messages SET remaining = remaining - 1 WHERE id = ? RETURNING remaining');
     const lanes: Record<string, number> = {};
     for (const row of rows) {
       const lane = String(row.lane);
       const counts = spool.counts.get(lane);
       if (counts) Number(row.attempts) > 0 ? counts.deferred-- : counts.queued--;
       lanes[lane] = (lanes[lane] ?? 0) + 1;
-      const left = decrement.get(Number(row.message_id));
-      if (left && Number(left.remaining) <= 0) spool.deleteMessage(Number(row.message_id));
+      spool.recipientGone(Number(row.message_id));
     }
     const inDelivery = Number(spool.db.prepare(`SELECT count(*) AS n FROM recipients WHERE state = ${STATE_ACTIVE} AND ${sql}`).get(...args)!.n);
     return { deleted: rows.length, inDelivery, lanes };

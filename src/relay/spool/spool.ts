@@ -101,7 +101,6 @@ export class Spool {
       finishRecipient: p('DELETE FROM recipients WHERE id = ?'),
       decrementMessage: p('UPDATE messages SET remaining = remaining - 1 WHERE id = ?'),
       deleteLast: p('DELETE FROM messages WHERE id = ? AND remaining <= 1'),
-      deleteMessage: p('DELETE FROM messages WHERE id = ?'),
       defer: p(`UPDATE recipients SET state = ${STATE_WAITING}, attempts = attempts + 1, next_at = ?, last_reply = ? WHERE id = ?`),
       release: p(`UPDATE recipients SET state = ${STATE_WAITING} WHERE id = ?`),
       messageMeta: p('SELECT sender, received_at FROM messages WHERE id = ?'),
@@ -172,9 +171,7 @@ export class Spool {
     return this.commits.run(() => {
       for (const r of recipients) {
         this.sql.finishRecipient.run(r.id);
-        // the common case, a message's last recipient, is one statement
-        if (this.sql.deleteLast.run(r.messageId).changes) this.forget(r.messageId);
-        else this.sql.decrementMessage.run(r.messageId);
+        this.recipientGone(r.messageId);
       }
       this.laneCounts(lane).active -= recipients.length;
     });
@@ -203,15 +200,17 @@ export class Spool {
     });
   }
 
-  /** Deletes a finished message (inside a commit operation), and its cached copy. */
-  deleteMessage(id: number): void {
-    this.sql.deleteMessage.run(id);
-    this.forget(id);
-  }
-
-  private forget(id: number): void {
-    this.messages--;
-    this.recent.delete(id);
+  /**
+   * One recipient of a message left the spool (inside a commit operation): the message goes with
+   * its last, and its cached copy with it. The common case, the last recipient, is one statement.
+   */
+  recipientGone(messageId: number): void {
+    if (this.sql.deleteLast.run(messageId).changes) {
+      this.messages--;
+      this.recent.delete(messageId);
+    } else {
+      this.sql.decrementMessage.run(messageId);
+    }
   }
 
   readMessage(id: number): StoredMessage | undefined {
