@@ -32,10 +32,16 @@ export async function resume(options: NodeOptions & { domain: string }): Promise
 export async function destinations(options: NodeOptions): Promise<void> {
   const data = await call(options, '/api/v1/destinations');
   if (options.json) return void process.stdout.write(JSON.stringify(data, null, 2) + '\n');
-  for (const s of data.sites) {
-    process.stdout.write(`${s.site}  profile=${s.profile}  ${s.state}  connections=${s.connections}/${s.limit} (max ${s.maxConnections})${s.pausedUntil ? `  until ${s.pausedUntil}` : ''}\n`);
-    if (s.reply) process.stdout.write(`    ${s.reply}\n`);
+  // one block per egress path (sending address → site), a line per lane that sends from it
+  for (const p of data.paths) {
+    process.stdout.write(`${p.site}  from ${p.egress}  profile=${p.profile}  connections=${p.connections} (max ${p.maxConnections})\n`);
+    for (const [lane, l] of Object.entries(p.lanes as Record<string, { state: string; limit: number; busy: number; queued: number; pausedUntil?: string; reply?: string }>)) {
+      process.stdout.write(`    ${lane.padEnd(14)} ${l.state.padEnd(9)} busy ${l.busy}/${l.limit}  ready ${l.queued}${l.pausedUntil ? `  until ${l.pausedUntil}` : ''}\n`);
+      if (l.reply) process.stdout.write(`      ${l.reply}\n`);
+    }
+    const last = p.history.at(-1);
+    if (last) process.stdout.write(`    last action: ${last.action} (${last.lanes?.join(', ') ?? 'all lanes'}) at ${last.at}${last.reply ? `: ${last.reply}` : ''}\n`);
   }
   for (const s of data.suspended) process.stdout.write(`${s.domain}  suspended by operator ${s.until === 'until resumed' ? 'until resumed' : `until ${s.until}`}: ${s.reason}\n`);
-  if (data.sites.length === 0 && data.suspended.length === 0) process.stdout.write('no destination sites yet\n');
+  if (data.paths.length === 0 && data.suspended.length === 0) process.stdout.write('no egress paths yet\n');
 }

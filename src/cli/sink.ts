@@ -1,5 +1,7 @@
 // `mailops sink`: simulated receiving providers (Gmail, GMX/WEB.DE, T-Online, Yahoo, Microsoft,
-// corporate servers) for load tests, with stats over HTTP. Runs until SIGTERM/SIGINT.
+// corporate servers) for load tests, with stats over HTTP; with --dns a simulated internet (DNS plus
+// a mail server per provider on its own loopback address). Runs until SIGTERM/SIGINT. Registers
+// the command; the work is src/sink (loaded when the command runs).
 import type { Command } from 'commander';
 import { ConfigError } from '../config/errors.ts';
 import { collect, examples } from './usage.ts';
@@ -26,6 +28,7 @@ export function registerSink(program: Command): void {
     .description('receive mail like real providers do (throttling, greylisting, unknown users, connection caps) and count it')
     .option('--smtp <host:port>', 'SMTP listener (default 127.0.0.1:2526)')
     .option('--http <host:port>', 'HTTP API listener: /api/v1/stats, /api/v1/reset, /metrics (default 127.0.0.1:8026)')
+    .option('--dns <host:port>', 'simulated internet: serve DNS (MX, A, PTR) for the providers and hosted domains here, and run each provider\'s and hosting server\'s SMTP on its own 127.0.1.x/127.0.2.x address at the --smtp port')
     .option('--listen <profile=host:port>', 'extra SMTP listener bound to one profile; connect-time checks run at connect (repeatable)', collect)
     .option('--profiles <file>', 'YAML profiles deep-merged over the built-in ones (src/sink/profiles.yaml)')
     .option('--profile <name>', 'force one profile for all mail (accept-all: accept everything at once, like smtp-sink)')
@@ -44,6 +47,7 @@ export function registerSink(program: Command): void {
       'mailops sink --profile accept-all --smtp 127.0.0.1:2526 --quiet',
       'mailops sink --profiles lab-profiles.yaml --seed 42',
       'mailops sink --greylist-delay 1s --listen telekom=127.0.0.1:2601',
+      'mailops sink --dns 127.0.0.1:5353      # relay: delivery: { dnsServers: ["127.0.0.1:5353"], port: 2526 }',
       'mailops sink --dkim-sample 0.1 --dkim-dns 127.0.0.1:5353',
       'curl -s 127.0.0.1:8026/api/v1/stats; curl -s -X POST 127.0.0.1:8026/api/v1/reset',
     ]))
@@ -71,17 +75,26 @@ export function registerSink(program: Command): void {
       const tls = options.tls === false ? false : options.tlsKey ? { key: pem('--tls-key', options.tlsKey), cert: pem('--tls-cert', options.tlsCert) } : undefined;
       if (options.dkimKeys && options.dkimDns) throw new ConfigError('--dkim-keys and --dkim-dns: give one of them');
       const dkimDns = options.dkimDns === undefined ? undefined : parseHostPort(options.dkimDns, 53) ?? fail('--dkim-dns', 'HOST:PORT', options.dkimDns);
+      const dns = options.dns === undefined ? undefined : parseHostPort(options.dns, 53) ?? fail('--dns', 'HOST:PORT', options.dns);
       const sample = options.dkimSample ?? (options.dkimKeys || dkimDns ? 1 : 0);
       const dkim = sample > 0 ? { sample, keys: options.dkimKeys, dns: dkimDns } : undefined;
 
       const { startSink, DEFAULT_SMTP, DEFAULT_HTTP } = await import('../sink/index.ts');
       const sink = await startSink({
         smtp: options.smtp ?? DEFAULT_SMTP, http: options.http ?? DEFAULT_HTTP, listeners, profiles: options.profiles,
-        profile: options.profile, seed: options.seed, greylistDelayMs, maxSize, tls, dkim,
+        profile: options.profile, seed: options.seed, greylistDelayMs, maxSize, tls, dkim, dns,
       });
       const host = (flag: string | undefined, fallback: string) => (flag ?? fallback).replace(/:\d+$/, '') || '0.0.0.0';
       const extra = Object.entries(sink.listenerPorts).map(([p, port]) => `, ${p} on ${host(listeners.find((l) => l.profile === p)!.smtp, '')}:${port}`).join('');
-      process.stdout.write(`mailops sink: SMTP on ${host(options.smtp, DEFAULT_SMTP)}:${sink.smtpPort}${extra}, HTTP on ${host(options.http, DEFAULT_HTTP)}:${sink.httpPort}` +
+      let internet = '';
+      if (dns) {
+        // Providers by name, the hosting pool as one range: the line stays readable with 16 servers.
+        const hosting = sink.providers.filter((p) => p.name.startsWith('hosting-'));
+        const named = sink.providers.filter((p) => !p.name.startsWith('hosting-')).map((p) => `${p.name} ${p.address}`);
+        if (hosting.length) named.push(`${hosting.length} hosting servers ${hosting[0].address}${hosting.length > 1 ? `-${hosting.at(-1)!.address}` : ''}`);
+        internet = `, DNS on ${dns.host}:${sink.dnsPort}, mail servers on port ${sink.smtpPort}: ${named.join(', ')}`;
+      }
+      process.stdout.write(`mailops sink: SMTP on ${host(options.smtp, DEFAULT_SMTP)}:${sink.smtpPort}${extra}, HTTP on ${host(options.http, DEFAULT_HTTP)}:${sink.httpPort}${internet}` +
         ` (profile ${options.profile ?? 'by domain'}, seed ${options.seed ?? 1})\n`);
       let timer: NodeJS.Timeout | undefined;
       if (!options.quiet) {

@@ -9,30 +9,35 @@ import type { BackoffAction, BackoffRule, BouncesConfig, DkimAlgorithm, DkimKeyC
 
 const FEWER = { match: 'Too many connections|4\\.7\\.652|exceeded the maximum number of connections', action: 'reduce' };
 
-/** Built-in provider profiles (docs/sending.md lists where the values come from). */
+/**
+ * Built-in provider profiles (docs/sending.md lists where the values come from). Rates are per
+ * egress path (one sending address to one provider) and deliberately below what the providers
+ * tolerate from an address without a long reputation (the sink's profiles model those limits): a
+ * relay that sends just under a provider's limit never meets the pause its throttle reply brings.
+ */
 export function shapingDefaults(): Record<string, unknown> {
   return {
     rampStep: '1m',
     profiles: {
       google: {
-        mx: ['google.com', 'googlemail.com'], maxConnections: 5, messagesPerConnection: 50,
+        mx: ['google.com', 'googlemail.com'], maxConnections: 5, messagesPerConnection: 50, rate: { perSecond: 40 },
         backoff: [{ match: '4\\.7\\.28', action: 'pause', for: '15m' }, FEWER],
       },
       outlook: {
-        mx: ['outlook.com', 'hotmail.com', 'protection.outlook.com'], maxConnections: 5, messagesPerConnection: 50,
+        mx: ['outlook.com', 'hotmail.com', 'protection.outlook.com'], maxConnections: 5, messagesPerConnection: 50, rate: { perSecond: 20 },
         backoff: [{ match: '4\\.7\\.650', action: 'pause', for: '15m' }, FEWER],
       },
       yahoo: {
-        mx: ['yahoodns.net', 'yahoo.com', 'aol.com'], maxConnections: 10, messagesPerConnection: 20,
+        mx: ['yahoodns.net', 'yahoo.com', 'aol.com'], maxConnections: 10, messagesPerConnection: 20, rate: { perSecond: 12 },
         backoff: [{ match: '\\[TSS04\\]', action: 'suspend', for: '2h' }, FEWER],
       },
       'united-internet': {
-        mx: ['gmx.net', 'gmx.de', 'web.de', 'kundenserver.de'], maxConnections: 4, messagesPerConnection: 20,
+        mx: ['gmx.net', 'gmx.de', 'web.de', 'kundenserver.de'], maxConnections: 4, messagesPerConnection: 20, rate: { perSecond: 8 },
         backoff: [{ match: 'Too many messages|reduce the sending rate', action: 'pause', for: '10m' }, FEWER],
       },
       telekom: {
-        mx: ['t-online.de'], maxConnections: 10, messagesPerConnection: 100,
-        backoff: [{ match: 'NOWL|bad reputation', action: 'suspend', for: '1h' }, FEWER],
+        mx: ['t-online.de'], maxConnections: 10, messagesPerConnection: 100, rate: { perSecond: 12 },
+        backoff: [{ match: 'NOWL|bad reputation', action: 'suspend', for: '1h' }, { match: 'Too many messages from', action: 'pause', for: '1m' }, FEWER],
       },
       icloud: { mx: ['icloud.com', 'me.com', 'mac.com'], maxConnections: 10, messagesPerConnection: 5, backoff: [FEWER] },
       default: { mx: [], maxConnections: 10, messagesPerConnection: 100, backoff: [FEWER] },

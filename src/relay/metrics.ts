@@ -4,7 +4,8 @@
 
 export const LATENCY_BUCKETS_MS = [1, 2, 5, 10, 25, 50, 100, 200, 500, 1000, 2500, 5000, 10_000, 30_000, 60_000, 300_000, 900_000, 3_600_000, 21_600_000, 86_400_000];
 
-export const OUTCOMES = ['received', 'delivered', 'deferred', 'failed', 'expired'] as const;
+/** `requeued`: refused with "not now" (connections, session, rate) and put back at the front of the ready queue. */
+export const OUTCOMES = ['received', 'delivered', 'deferred', 'failed', 'expired', 'requeued'] as const;
 export type Outcome = (typeof OUTCOMES)[number];
 
 export class Histogram {
@@ -34,7 +35,7 @@ export class Histogram {
 }
 
 export class LaneMetrics {
-  readonly counters: Record<Outcome, number> = { received: 0, delivered: 0, deferred: 0, failed: 0, expired: 0 };
+  readonly counters: Record<Outcome, number> = { received: 0, delivered: 0, deferred: 0, failed: 0, expired: 0, requeued: 0 };
   readonly latency = new Histogram();
 }
 

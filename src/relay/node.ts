@@ -1,18 +1,25 @@
-// A relay node: spool, scheduler, router, SMTP listeners and the HTTP API wired together, and
-// the orderly stop (new sessions get 421, in-flight deliveries finish or return to the queue).
+// A relay node: the stages of a message's journey built in its order and wired through their
+// constructors (receive → spool → schedule → deliver, with outcomes and bounces beside), the HTTP
+// API, and the orderly stop (new sessions get 421, in-flight deliveries finish or return to the
+// queue).
 import type { RelayConfig } from '../config/types.ts';
 import { formatHostPort, type HostPort } from '../util/units.ts';
 import { startApi } from './api/server.ts';
-import { Router } from './deliver/router.ts';
+import { Bounces } from './bounce/handler.ts';
+import { Dispatcher } from './deliver/dispatcher.ts';
+import { Suspensions } from './deliver/suspensions.ts';
 import { EventLog } from './log.ts';
 import { Metrics } from './metrics.ts';
+import type { Intake } from './receive/accept.ts';
 import { startSmtp } from './receive/server.ts';
 import { tlsMaterial } from './receive/tls.ts';
+import { LaneSignals } from './schedule/lane-signals.ts';
+import { Outcomes } from './schedule/outcomes.ts';
 import { Scheduler } from './schedule/scheduler.ts';
-import { Spool } from './spool/spool.ts';
+import { Shaper } from './shape/shaper.ts';
 import { KeyTable } from './sign/keys.ts';
 import { SignerPool } from './sign/pool.ts';
-import { Bounces } from './bounce/handler.ts';
+import { Spool } from './spool/spool.ts';
 
 export interface RelayNode {
   config: RelayConfig;
@@ -34,18 +41,17 @@ export async function startRelay(config: RelayConfig, options: { log?: EventLog 
   const lanes = config.lanes.map((l) => l.name);
   const spool = new Spool(config.spool.dir, { commitBatch: config.spool.commitBatch, commitInterval: config.spool.commitInterval, lanes });
   const metrics = new Metrics(lanes);
-  const scheduler = new Scheduler(config, spool, metrics, log);
-  const bounces = new Bounces(config.bounces, config.smtp.hostname, spool, log);
-  scheduler.bounces = bounces;
-  const router = new Router(config, spool, scheduler, log);
-  scheduler.router = router;
-  // A committed message wakes its lane at once rather than at the lane's next timer.
+  const signals = new LaneSignals();
+  // a committed message wakes its lane at once rather than at the lane's next timer
   const preparer = { hostname: config.smtp.hostname, keys, pool: keys.size ? new SignerPool(config.dkim) : undefined };
-  const intake = { config, spool, log, metrics, committed: (lane: string) => scheduler.wake(lane), preparer };
-  bounces.intake = intake;
+  const intake: Intake = { config, spool, log, metrics, committed: (lane) => signals.committed(lane), preparer };
+  const bounces = new Bounces(config.bounces, config.smtp.hostname, spool, log, intake);
+  const outcomes = new Outcomes({ spool, metrics, log, bounces, signals });
+  const dispatcher = new Dispatcher({ config, spool, outcomes, shaper: new Shaper(config, log), suspensions: new Suspensions(spool), metrics, log });
+  const scheduler = new Scheduler({ config, spool, log, signals, dispatcher, outcomes });
   const tls = await tlsMaterial(config);
   const smtp = await startSmtp(intake, tls);
-  const api = await startApi({ ...intake, scheduler, router, bounces, startedAt: Date.now() }, config.http.listen);
+  const api = await startApi({ ...intake, scheduler, dispatcher, bounces, startedAt: Date.now() }, config.http.listen);
   const reclaim = setInterval(() => spool.reclaim(RECLAIM_PAGES), RECLAIM_EVERY_MS);
   scheduler.start();
   log.emit('listening', {
@@ -60,7 +66,7 @@ export async function startRelay(config: RelayConfig, options: { log?: EventLog 
       stopped ??= (async () => {
         const closingSmtp = smtp.close(10_000);
         scheduler.stop();
-        await router.stop(30_000);
+        await dispatcher.stop(30_000);
         await closingSmtp;
         await preparer.pool?.close();
         api.server.closeAllConnections();

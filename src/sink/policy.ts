@@ -1,6 +1,10 @@
 // The behaviours of the simulated providers, as decisions the SMTP session asks for: may this
 // client connect, may it send this MAIL/RCPT/message, how long does the reply take. Decisions about
 // recipients hash the seed with the address, so they do not depend on arrival order.
+// Connections and rate windows count per profile and client address, and per server where the sink
+// plays several mail servers of one profile (`--dns`: each hosting server has its own cap, as a
+// real machine does); `server` is then the listener's local address, '' on the shared port.
+// Pure bookkeeping: touches no sockets.
 import { inList } from '../util/network.ts';
 import { Greylist, clientNetwork } from './greylist.ts';
 import { profileFor, type Phase, type Profile, type ProfileSet } from './profiles.ts';
@@ -19,6 +23,11 @@ export interface PolicyOptions {
 }
 
 interface Window { start: number; count: number }
+
+/** What connections and rates are counted by: profile, server (may be ''), client address. */
+function counterKey(profile: Profile, server: string, ip: string): string {
+  return server === '' ? `${profile.name}\0${ip}` : `${profile.name}\0${server}\0${ip}`;
+}
 
 export class Policy {
   readonly set: ProfileSet;
@@ -56,19 +65,19 @@ export class Policy {
   }
 
   /** Connection-level checks when a connection becomes a profile's: refusal at connect, connection cap. */
-  bind(profile: Profile, ip: string): Refusal | undefined {
+  bind(profile: Profile, ip: string, server = ''): Refusal | undefined {
     const refuse = profile.refuseConnect;
     if (refuse && !inList(refuse.allow, ip)) return { reply: refuse.reply, close: true };
     const cap = profile.maxConnections;
-    const key = `${profile.name}\0${ip}`;
+    const key = counterKey(profile, server, ip);
     const open = this.connections.get(key) ?? 0;
     if (cap && open >= cap.limit) return { reply: cap.reply, close: true };
     this.connections.set(key, open + 1);
     return undefined;
   }
 
-  unbind(profile: Profile, ip: string): void {
-    const key = `${profile.name}\0${ip}`;
+  unbind(profile: Profile, ip: string, server = ''): void {
+    const key = counterKey(profile, server, ip);
     const open = (this.connections.get(key) ?? 1) - 1;
     if (open > 0) this.connections.set(key, open);
     else this.connections.delete(key);
@@ -81,21 +90,21 @@ export class Policy {
     return cap.action === 'close' ? { reply: cap.reply!, close: true, silent: true } : { reply: cap.reply!, close: true };
   }
 
-  /** Rate throttling per profile and client address, in fixed windows. */
-  rate(profile: Profile, ip: string, phase: 'mail' | 'rcpt' | 'dataEnd', now: number): Refusal | undefined {
+  /** Rate throttling per profile (and server) and client address, in fixed windows. */
+  rate(profile: Profile, ip: string, phase: 'mail' | 'rcpt' | 'dataEnd', now: number, server = ''): Refusal | undefined {
     const rate = profile.rate;
     if (!rate || rate.phase !== phase) return undefined;
-    const w = this.windows.get(`${profile.name}\0${ip}`);
+    const w = this.windows.get(counterKey(profile, server, ip));
     if (!w || now - w.start >= rate.windowMs || w.count < rate.messages) return undefined;
     return { reply: rate.reply, close: rate.reply.code === 421 };
   }
 
   /** Counts an accepted message against the rate windows of the recipients' profiles. */
-  accepted(profiles: Profile[], ip: string, now: number): void {
+  accepted(profiles: Profile[], ip: string, now: number, server = ''): void {
     for (let i = 0; i < profiles.length; i++) {
       const profile = profiles[i];
       if (!profile.rate || profiles.indexOf(profile) !== i) continue;
-      const key = `${profile.name}\0${ip}`;
+      const key = counterKey(profile, server, ip);
       let w = this.windows.get(key);
       if (!w || now - w.start >= profile.rate.windowMs) {
         if (!w && this.windows.size >= 100_000) this.windows.clear();

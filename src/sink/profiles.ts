@@ -1,5 +1,7 @@
 // Loads the provider profiles (YAML data): the built-in profiles.yaml, optionally deep-merged with a
-// user's file, `extends` resolved, every key validated with its path.
+// user's file, `extends` resolved, every key validated with its path. Also the routes' `mx` and the
+// `dns` section (the simulated internet of `mailops sink --dns`, parsed by internet.ts). Reads
+// only the profile files it is given.
 import { readFileSync } from 'node:fs';
 import { BlockList } from 'node:net';
 import { fileURLToPath } from 'node:url';
@@ -7,6 +9,7 @@ import { parseDocument } from 'yaml';
 import { ConfigError } from '../config/errors.ts';
 import { isDoc, merge, Reader } from '../config/reader.ts';
 import { cidrList } from '../util/network.ts';
+import { domainGlob, readInternet, readMx, type InternetData, type MxTemplate } from './internet.ts';
 import { lognormal, type Latency } from './random.ts';
 import { replyTemplate, type ReplyTemplate } from './reply.ts';
 
@@ -28,10 +31,23 @@ export interface Profile {
   greylist?: { delayMs: number; windowMs: number; maxEntries: number; reply: ReplyTemplate };
 }
 
+export interface Route {
+  /** The domain patterns as written (lower case). */
+  domains: string[];
+  pattern: RegExp;
+  profile: string;
+  /** The route's mail exchangers in the simulated internet (`--dns`). */
+  mx?: MxTemplate[];
+  /** Where the route was defined ("routes[2]"), for errors found later. */
+  key: string;
+}
+
 export interface ProfileSet {
   profiles: Map<string, Profile>;
-  routes: { pattern: RegExp; profile: string }[];
+  routes: Route[];
   defaultProfile: string;
+  /** The `dns` section: the simulated internet of `mailops sink --dns`. */
+  internet: InternetData;
 }
 
 type Doc = Record<string, unknown>;
@@ -84,7 +100,7 @@ function mergeProfiles(base: Doc, over: Doc): Doc {
 
 function validate(doc: Doc, source: string): ProfileSet {
   const root = new Reader(doc, '', source);
-  root.only(['routes', 'default', 'profiles']);
+  root.only(['routes', 'default', 'profiles', 'dns']);
   const defs = root.child('profiles');
   const names = Object.keys(defs.doc);
   const profiles = new Map<string, Profile>();
@@ -95,14 +111,14 @@ function validate(doc: Doc, source: string): ProfileSet {
     if (!profiles.has(name)) reader.fail(key, `a profile name (${names.join(', ')})`);
     return name;
   };
-  const routes = root.readers('routes').map((route) => {
-    route.only(['domains', 'profile']);
+  const routes = root.readers('routes').map((route): Route => {
+    route.only(['domains', 'profile', 'mx']);
     const domains = route.stringList('domains');
     if (domains.length === 0) route.fail('domains', 'a non-empty list of domain patterns');
-    const glob = domains.map((d) => d.toLowerCase().replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*'));
-    return { pattern: new RegExp(`^(?:${glob.join('|')})$`), profile: known(route, 'profile') };
+    const mx = route.doc.mx === undefined || route.doc.mx === null ? undefined : readMx(route, 'mx', ['domain', 'domain-dashed']);
+    return { domains: domains.map((d) => d.toLowerCase()), pattern: domainGlob(domains), profile: known(route, 'profile'), mx, key: route.path };
   });
-  return { profiles, routes, defaultProfile: known(root, 'default') };
+  return { profiles, routes, defaultProfile: known(root, 'default'), internet: readInternet(root, names) };
 }
 
 /** The profile's own keys over those of the profile it extends (recursively). */

@@ -113,3 +113,29 @@ test('set() adds, replaces and removes names; queries counts answers', async () 
   await assert.rejects(r.resolve4('new.example.com'), { code: 'ENOTFOUND' });
   assert.ok(dns.queries >= before + 3, `queries went from ${before} to ${dns.queries}`);
 });
+
+test('lookup callback answers names the zone does not hold; ttl and host are the caller\'s', async () => {
+  const asked: string[] = [];
+  const computed = await startDnsServer({ 'fixed.example': { A: ['192.0.2.7'] } }, {
+    host: '127.0.0.3', ttl: 300,
+    lookup: (name) => {
+      asked.push(name);
+      const m = /^host(\d+)\.computed\.example$/.exec(name);
+      if (m) return { A: [`192.0.2.${m[1]}`] };
+      return name === '9.2.0.192.in-addr.arpa' ? { PTR: ['host9.computed.example'] } : undefined;
+    },
+  });
+  try {
+    assert.equal(computed.address, `127.0.0.3:${computed.port}`);
+    const r = new Resolver({ tries: 1 });
+    r.setServers([computed.address]);
+    assert.deepEqual(await r.resolve4('Host42.Computed.Example.', { ttl: true }), [{ address: '192.0.2.42', ttl: 300 }]);
+    assert.deepEqual(await r.resolve4('fixed.example'), ['192.0.2.7']);
+    assert.deepEqual(await r.resolvePtr('9.2.0.192.in-addr.arpa'), ['host9.computed.example']);
+    await assert.rejects(r.resolve4('other.example'), { code: 'ENOTFOUND' });
+    assert.ok(asked.includes('host42.computed.example'), 'the callback gets the normalized name');
+    assert.ok(!asked.includes('fixed.example'), 'the zone answers first');
+  } finally {
+    await computed.close();
+  }
+});

@@ -19,14 +19,18 @@ export interface Arrival {
 type Reply = [number, string] | undefined;
 
 export interface ReceiverOptions {
-  /** Reply at connect, given the connections open including this one; undefined greets. */
-  connect?: (concurrent: number) => Reply;
+  /** Reply at connect, given the connections open including this one (in all, and from this client address); undefined greets. */
+  connect?: (concurrent: number, fromAddress: number, session: Session) => Reply;
+  /** Reply for MAIL FROM (the session's `messages` says how many it delivered); undefined accepts. */
+  mail?: (address: string, session: Session) => Reply;
   /** Reply for RCPT TO; undefined accepts. */
-  rcpt?: (address: string) => Reply;
+  rcpt?: (address: string, session: Session) => Reply;
   /** Reply after DATA (the attempt is recorded already); undefined accepts. */
   data?: (arrival: Arrival) => Reply;
   /** Delay before answering end of DATA. */
   dataDelayMs?: number;
+  /** Offer PIPELINING (default true). */
+  pipelining?: boolean;
 }
 
 export interface Receiver {
@@ -52,22 +56,30 @@ export async function startReceiver(options: ReceiverOptions = {}, port = 0): Pr
   let waiters: { n: number; resolve: () => void }[] = [];
   let concurrent = 0;
   let maxConcurrent = 0;
+  const perAddress = new Map<string, number>();
   const server = new SMTPServer({
-    authOptional: true, disabledCommands: ['STARTTLS'], logger: false, disableReverseLookup: true, closeTimeout: 100,
+    authOptional: true, disabledCommands: ['STARTTLS'], logger: false, disableReverseLookup: true, closeTimeout: 100, hidePIPELINING: options.pipelining === false,
     onConnect(session, callback) {
       concurrent++;
       maxConcurrent = Math.max(maxConcurrent, concurrent);
+      const fromAddress = (perAddress.get(session.remoteAddress) ?? 0) + 1;
+      perAddress.set(session.remoteAddress, fromAddress);
       const s: Session = { remoteAddress: session.remoteAddress, helo: '', messages: 0, tls: false };
       sessions.push(s);
       (session as unknown as { test: Session }).test = s;
-      const reply = options.connect?.(concurrent);
+      const reply = options.connect?.(concurrent, fromAddress, s);
       callback(reply ? refusal(reply) : undefined);
     },
-    onClose() {
+    onClose(session) {
       concurrent--;
+      perAddress.set(session.remoteAddress, (perAddress.get(session.remoteAddress) ?? 1) - 1);
     },
-    onRcptTo(address, _session, callback) {
-      const reply = options.rcpt?.(address.address);
+    onMailFrom(address, session, callback) {
+      const reply = options.mail?.(address.address, (session as unknown as { test: Session }).test);
+      callback(reply ? refusal(reply) : undefined);
+    },
+    onRcptTo(address, session, callback) {
+      const reply = options.rcpt?.(address.address, (session as unknown as { test: Session }).test);
       callback(reply ? refusal(reply) : undefined);
     },
     onData(stream, session, callback) {

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { startDnsServer } from '../helpers/dns-server.ts';
 import { runCli } from '../helpers/cli.ts';
 import { startTestRelay } from '../helpers/relay.ts';
-import { Site } from '../../src/relay/shape/site.ts';
+import { PathShaping } from '../../src/relay/shape/path-shaping.ts';
 import { FAST, startReceiver, submit, until } from './helpers.ts';
 
 const ZONE = {
@@ -50,7 +50,7 @@ test('domains of one provider share its connection limit and messages per connec
   assert.ok(receiver.maxConcurrent <= 2, `at most 2 connections at once, saw ${receiver.maxConcurrent}`);
   assert.ok(receiver.maxConcurrent >= 1);
   assert.ok(receiver.sessions.every((s) => s.messages <= 3), `messages per connection: ${receiver.sessions.map((s) => s.messages)}`);
-  const sites = (await api(`${relay.httpUrl}/api/v1/destinations`)).sites;
+  const sites = (await api(`${relay.httpUrl}/api/v1/destinations`)).paths;
   const limited = sites.find((s: { site: string }) => s.site === 'provider:limited');
   assert.equal(limited.maxConnections, 2);
   assert.deepEqual([...limited.destinations].sort(), ['mx:a.limited.test', 'mx:b.limited.test']);
@@ -76,7 +76,7 @@ test('421 4.7.0 [TSS04] suspends the provider site while other destinations keep
   for (let i = 0; i < 3; i++) await submit(relay.smtpPort, { from: 'n@sender.test', to: `f${i}@flow.test`, subject: 'f', text: 'x' });
   await until('flow.test delivered', () => receiver.delivered.filter((m) => m.to[0].endsWith('@flow.test')).length === 3);
   const attemptsAtYahoo = receiver.sessions.length;
-  const site = (await api(`${relay.httpUrl}/api/v1/destinations`)).sites.find((s: { site: string }) => s.site === 'provider:yahoo');
+  const site = (await api(`${relay.httpUrl}/api/v1/destinations`)).paths.find((s: { site: string }) => s.site === 'provider:yahoo');
   assert.equal(site.state, 'suspended');
   assert.match(site.reply, /TSS04/);
   assert.equal(site.history.at(-1).action, 'suspend');
@@ -90,7 +90,7 @@ test('421 4.7.0 [TSS04] suspends the provider site while other destinations keep
   assert.equal(resumed.code, 0, resumed.stderr);
   assert.match(resumed.stdout, /ymail\.test resumed \(site provider:yahoo\); 4 recipient\(s\) due now/);
   await until('yahoo delivered after resume', () => receiver.delivered.filter((m) => m.to[0].endsWith('@ymail.test')).length === 4);
-  const after = (await api(`${relay.httpUrl}/api/v1/destinations`)).sites.find((s: { site: string }) => s.site === 'provider:yahoo');
+  const after = (await api(`${relay.httpUrl}/api/v1/destinations`)).paths.find((s: { site: string }) => s.site === 'provider:yahoo');
   assert.equal(after.state, 'reduced', 'returns gradually: one connection first');
   assert.equal(after.limit, 1);
 });
@@ -120,7 +120,7 @@ test('421 Too many connections at the greeting cuts the site down to fewer conne
   assert.equal(action.limit, 1);
   assert.match(String(action.reply), /421 4\.7\.0 Too many connections/);
   await until('all delivered', () => receiver.delivered.length === 12);
-  const site = (await api(`${relay.httpUrl}/api/v1/destinations`)).sites.find((s: { site: string }) => s.site === 'provider:busy');
+  const site = (await api(`${relay.httpUrl}/api/v1/destinations`)).paths.find((s: { site: string }) => s.site === 'provider:busy');
   assert.equal(site.state, 'reduced');
   assert.equal(site.history[0].action, 'reduce');
 });
@@ -194,27 +194,46 @@ test('lane egress: source address and HELO name per lane', async (t) => {
   assert.notEqual(bulk.session.helo, 'tx.relay.test');
 });
 
-test('site backoff: reduce halves the connection limit and it grows back one per step; a pause restarts at one', () => {
+const LANES = ['transactional', 'member', 'bulk'].map((name, priority) => ({ name, priority, concurrency: 10, reserve: 0, retry: { initial: 1000, max: 1000, factor: 2 }, lifetime: 1e9 }));
+
+test('path backoff: reduce halves the connection limit and it grows back one per step; a pause restarts at one', () => {
   const profile = { name: 'p', mx: ['p.test'], maxConnections: 8, messagesPerConnection: 10, ratePerSecond: 0, ratePerHour: 0, idleTimeout: 1000, backoff: [] };
-  const site = new Site('provider:p', profile, 1000);
+  const path = new PathShaping(profile, LANES, 1000);
   const t0 = 1_000_000;
   const reduce = { match: 'x', regex: /x/, action: 'reduce' as const };
-  assert.equal(site.apply(reduce, '421 x', t0)!.limit, 4);
-  assert.equal(site.apply(reduce, '421 x', t0 + 10), undefined, 'one reduction per step');
-  assert.equal(site.limit(t0 + 999), 4);
-  assert.equal(site.limit(t0 + 2000), 6);
-  assert.equal(site.limit(t0 + 10_000), 8);
+  const top = 0;
+  assert.equal(path.apply(reduce, '421 x', top, t0)!.limit, 4);
+  assert.equal(path.apply(reduce, '421 x', top, t0 + 10), undefined, 'one reduction per step');
+  assert.equal(path.limit(top, t0 + 999), 4);
+  assert.equal(path.limit(top, t0 + 2000), 6);
+  assert.equal(path.limit(top, t0 + 10_000), 8);
   const pause = { match: 'y', regex: /y/, action: 'pause' as const, duration: 5000 };
-  site.apply(pause, '451 y', t0 + 20_000);
-  assert.equal(site.state(t0 + 21_000), 'paused');
-  assert.equal(site.apply(pause, '451 y', t0 + 21_000), undefined, 'a pause is not extended by replies during it');
-  assert.equal(site.state(t0 + 25_000), 'reduced');
-  assert.equal(site.limit(t0 + 25_000), 1);
-  assert.equal(site.limit(t0 + 27_000), 3);
-  const suspend = site.apply({ match: 'z', regex: /z/, action: 'suspend' }, '421 z', t0 + 30_000)!;
+  path.apply(pause, '451 y', top, t0 + 20_000);
+  assert.equal(path.laneState(top, t0 + 21_000), 'paused');
+  assert.equal(path.apply(pause, '451 y', top, t0 + 21_000), undefined, 'a pause is not extended by replies during it');
+  assert.equal(path.laneState(top, t0 + 25_000), 'reduced');
+  assert.equal(path.limit(top, t0 + 25_000), 1);
+  assert.equal(path.limit(top, t0 + 27_000), 3);
+  const suspend = path.apply({ match: 'z', regex: /z/, action: 'suspend' }, '421 z', top, t0 + 30_000)!;
   assert.equal(suspend.action, 'suspend');
   assert.equal(suspend.until, undefined, 'without a duration: until resumed');
-  assert.equal(site.state(t0 + 1e9), 'suspended');
-  site.resume(t0 + 40_000);
-  assert.equal(site.state(t0 + 40_000), 'reduced');
+  assert.deepEqual(suspend.lanes, ['transactional', 'member', 'bulk']);
+  assert.equal(path.laneState(2, t0 + 1e9), 'suspended');
+  path.resume(t0 + 40_000);
+  assert.equal(path.laneState(top, t0 + 40_000), 'reduced');
+});
+
+test('path backoff on a shared egress: a reply to bulk traffic cuts bulk only; one to member traffic cuts member and bulk', () => {
+  const profile = { name: 'p', mx: ['p.test'], maxConnections: 8, messagesPerConnection: 10, ratePerSecond: 0, ratePerHour: 0, idleTimeout: 1000, backoff: [] };
+  const path = new PathShaping(profile, LANES, 1000);
+  const t0 = 1_000_000;
+  const reduced = path.apply({ match: 'x', regex: /x/, action: 'reduce', connections: 2 }, '421 x', 2, t0)!;
+  assert.deepEqual(reduced.lanes, ['bulk']);
+  assert.deepEqual([0, 1, 2].map((p) => path.limit(p, t0)), [8, 8, 2]);
+  const paused = path.apply({ match: 'y', regex: /y/, action: 'pause', duration: 60_000 }, '421 y', 1, t0)!;
+  assert.deepEqual(paused.lanes, ['member', 'bulk']);
+  assert.deepEqual([0, 1, 2].map((p) => path.paused(p, t0 + 1)), [false, true, true]);
+  assert.equal(path.laneState(0, t0 + 1), 'active', 'transactional is not slowed by the others\' refusals');
+  // after the pause the paused lanes come back at one connection, never above a higher lane
+  assert.deepEqual([0, 1, 2].map((p) => path.limit(p, t0 + 60_000)), [8, 1, 1]);
 });

@@ -33,6 +33,7 @@ test('mailops sink: usage errors exit 2 and name the flag', async () => {
     [['--greylist-delay', 'soon'], /--greylist-delay: expected a duration/],
     [['--dkim-sample', '2'], /--dkim-sample: expected a share from 0 to 1/],
     [['--listen', 'telekom'], /--listen: expected PROFILE=HOST:PORT/],
+    [['--dns', 'nohost:99999'], /--dns: expected HOST:PORT/],
     [['--profiles', '/nonexistent/p.yaml'], /\/nonexistent\/p\.yaml: cannot read profiles file/],
     [['--tls-key', 'k.pem'], /--tls-key and --tls-cert: give both or neither/],
   ];

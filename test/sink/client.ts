@@ -101,7 +101,7 @@ export class RawClient {
 }
 
 /** Opens a connection, reads the greeting and says EHLO. */
-export async function session(port: number, options: { localAddress?: string } = {}): Promise<{ client: RawClient; greeting: Reply | undefined; ehlo: Reply | undefined }> {
+export async function session(port: number, options: { localAddress?: string; host?: string } = {}): Promise<{ client: RawClient; greeting: Reply | undefined; ehlo: Reply | undefined }> {
   const client = await RawClient.open(port, options);
   const greeting = await client.next();
   const ehlo = greeting?.code === 220 ? await client.command('EHLO client.test') : undefined;

@@ -71,3 +71,32 @@ test('errors name the key and what was wrong', () => {
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('the simulated internet\'s data: routes carry mx, the dns section addresses, hosting and lab hosts', () => {
+  const set = loadProfiles();
+  const google = set.routes.find((r) => r.profile === 'google')!;
+  assert.deepEqual(google.mx?.[0], { priority: 5, host: 'gmail-smtp-in.l.google.com' });
+  assert.equal(set.routes.find((r) => r.profile === 'outlook')!.mx?.[0].host, '{domain-dashed}.olc.protection.outlook.com');
+  assert.equal(set.internet.ttlSeconds, 300);
+  assert.equal(set.internet.addresses.get('telekom'), '127.0.1.5');
+  assert.equal(set.internet.hosting?.servers, 16);
+  assert.equal(set.internet.hosts.get('egress-2.mailops.test'), '127.0.0.2');
+  // A profiles file can move the hosting pool or switch it off.
+  assert.equal(loadProfiles({ dns: { hosting: { servers: 4 } } }).internet.hosting?.servers, 4);
+  assert.equal(loadProfiles({ dns: { hosting: null } }).internet.hosting, undefined);
+});
+
+test('dns section errors name the key', () => {
+  const bad = (doc: Record<string, unknown>, pattern: RegExp) => assert.throws(() => loadProfiles(doc), pattern);
+  bad({ routes: [{ domains: ['a.test'], profile: 'google', mx: ['5 {host}.example'] }] }, /routes\[0\]\.mx\[0\]: unknown placeholder \{host\} \(known here: \{domain\}, \{domain-dashed\}\)/);
+  bad({ routes: [{ domains: ['a.test'], profile: 'google', mx: ['high mx.a.test'] }] }, /routes\[0\]\.mx\[0\]: expected "PREFERENCE HOST"/);
+  bad({ routes: [{ domains: ['a.test'], profile: 'google', mx: [] }] }, /routes\[0\]\.mx: expected a non-empty list/);
+  bad({ dns: { addresses: { nope: '127.0.1.9' } } }, /dns\.addresses\.nope: unknown profile/);
+  bad({ dns: { addresses: { yahoo: '127.0.1.1' } } }, /dns\.addresses\.yahoo: 127\.0\.1\.1 is already the address of profile google/);
+  bad({ dns: { hosting: { address: '127.0.1.{n}' } } }, /dns\.hosting\.address: 127\.0\.1\.1 is already the address of profile google/);
+  bad({ dns: { hosting: { mx: ['10 mx.hosting.test'] } } }, /dns\.hosting\.mx\[0\]: every host needs \{n\}/);
+  bad({ dns: { hosting: { servers: 300 } } }, /dns\.hosting\.servers: expected an integer from 1 to 254/);
+  bad({ dns: { ttl: 'soon' } }, /dns\.ttl: expected a duration/);
+  bad({ dns: { hosts: { 'relay1.mailops.test': 'here' } } }, /dns\.hosts\.relay1\.mailops\.test: expected an IPv4 or IPv6 address/);
+  bad({ dns: { zones: [] } }, /dns\.zones: unknown key/);
+});

@@ -6,7 +6,7 @@
 //   POST /api/v1/destinations/resume {domain}
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Bounces } from '../bounce/handler.ts';
-import type { Router } from '../deliver/router.ts';
+import type { Dispatcher } from '../deliver/dispatcher.ts';
 import type { Scheduler } from '../schedule/scheduler.ts';
 import { retryNow } from '../spool/admin.ts';
 import type { Spool } from '../spool/spool.ts';
@@ -18,9 +18,9 @@ export interface SendingContext {
   config: { http: { token?: string } };
   spool: Spool;
   log: EventLog;
-  router: Router;
+  dispatcher: Dispatcher;
   scheduler: Scheduler;
-  bounces?: Bounces;
+  bounces: Bounces;
 }
 
 function text(body: Record<string, unknown>, key: string): string {
@@ -40,7 +40,6 @@ export async function handleSending(ctx: SendingContext, req: IncomingMessage, r
   const bounces = ctx.bounces;
   switch (route) {
     case 'GET /api/v1/suppressions': {
-      if (!bounces) throw new HttpError(404, 'no suppression list on this node');
       const limit = Math.min(10_000, Math.max(1, Number(url.searchParams.get('limit') ?? 1000) || 1000));
       sendJson(res, 200, { total: bounces.suppression.size, entries: bounces.suppression.list(url.searchParams.get('after') ?? '', limit) });
       return true;
@@ -50,7 +49,7 @@ export async function handleSending(ctx: SendingContext, req: IncomingMessage, r
       const body = await readJson(req, 64 * 1024);
       const entry = address(body);
       const reason = typeof body.reason === 'string' && body.reason ? body.reason : 'added by the operator';
-      await bounces!.suppression.add(entry, reason, 'operator');
+      await bounces.suppression.add(entry, reason, 'operator');
       ctx.log.emit('suppressed', { address: entry, reason, by: 'operator' });
       sendJson(res, 200, { added: entry });
       return true;
@@ -58,17 +57,17 @@ export async function handleSending(ctx: SendingContext, req: IncomingMessage, r
     case 'POST /api/v1/suppressions/remove': {
       requireToken(req, ctx.config.http.token);
       const entry = address(await readJson(req, 64 * 1024));
-      const removed = await bounces!.suppression.remove(entry);
+      const removed = await bounces.suppression.remove(entry);
       if (removed) ctx.log.emit('unsuppressed', { address: entry, by: 'operator' });
       sendJson(res, removed ? 200 : 404, removed ? { removed: entry } : { error: `${entry} is not on the suppression list` });
       return true;
     }
     case 'GET /api/v1/destinations': {
       const now = Date.now();
-      const suspended = ctx.router.suspended.list(now).map(([domain, s]) => ({
+      const suspended = ctx.dispatcher.suspended(now).map(([domain, s]) => ({
         domain, reason: s.reason, until: s.until >= Number.MAX_SAFE_INTEGER ? 'until resumed' : new Date(s.until).toISOString(),
       }));
-      sendJson(res, 200, { sites: ctx.router.shaper.describe(now), suspended });
+      sendJson(res, 200, { paths: ctx.dispatcher.describe(now), suspended });
       return true;
     }
     case 'POST /api/v1/destinations/suspend': {
@@ -82,14 +81,14 @@ export async function handleSending(ctx: SendingContext, req: IncomingMessage, r
         until = Date.now() + ms;
       }
       const reason = typeof body.reason === 'string' && body.reason ? body.reason : 'suspended by the operator';
-      await ctx.router.suspend(domain, until, reason);
+      await ctx.dispatcher.suspend(domain, until, reason);
       sendJson(res, 200, { suspended: domain, until: until >= Number.MAX_SAFE_INTEGER ? 'until resumed' : new Date(until).toISOString() });
       return true;
     }
     case 'POST /api/v1/destinations/resume': {
       requireToken(req, ctx.config.http.token);
       const domain = text(await readJson(req, 64 * 1024), 'domain').toLowerCase();
-      const result = await ctx.router.resume(domain);
+      const result = await ctx.dispatcher.resume(domain);
       const due = await retryNow(ctx.spool, { domain });
       ctx.scheduler.wakeAll();
       sendJson(res, 200, { resumed: domain, site: result.site, due });

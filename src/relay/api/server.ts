@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { plainAddress } from '../../util/network.ts';
 import type { HostPort } from '../../util/units.ts';
 import type { Intake } from '../receive/accept.ts';
-import type { Router } from '../deliver/router.ts';
+import type { Dispatcher } from '../deliver/dispatcher.ts';
 import type { Scheduler } from '../schedule/scheduler.ts';
 import { deleteQueued, listQueue, retryNow, type Selector } from '../spool/admin.ts';
 import { parseQueueId } from '../spool/spool.ts';
@@ -19,8 +19,8 @@ import type { Bounces } from '../bounce/handler.ts';
 
 export interface ApiContext extends Intake {
   scheduler: Scheduler;
-  router: Router;
-  bounces?: Bounces;
+  dispatcher: Dispatcher;
+  bounces: Bounces;
   startedAt: number;
 }
 
@@ -48,7 +48,7 @@ async function handle(ctx: ApiContext, req: IncomingMessage, res: ServerResponse
     case 'GET /health':
       return sendJson(res, 200, { status: 'ok', uptimeSeconds: Math.round((Date.now() - ctx.startedAt) / 1000), lanes, memory: memoryMb() });
     case 'GET /metrics':
-      return sendText(res, 200, prometheus(ctx.metrics, ctx.spool) + (ctx.bounces?.prometheus() ?? ''), 'text/plain; version=0.0.4');
+      return sendText(res, 200, prometheus(ctx.metrics, ctx.spool, ctx.dispatcher.describe()) + ctx.bounces.prometheus(), 'text/plain; version=0.0.4');
     case 'GET /api/v1/queue':
       return sendJson(res, 200, queueStatus(ctx.spool, lanes));
     case 'GET /api/v1/queue/summary':
@@ -63,7 +63,7 @@ async function handle(ctx: ApiContext, req: IncomingMessage, res: ServerResponse
       requireToken(req, ctx.config.http.token);
       const selector = await selectorFrom(req);
       const retried = await retryNow(ctx.spool, selector);
-      ctx.router.unpause(selector.domain);
+      ctx.dispatcher.unpause(selector.domain);
       ctx.scheduler.wakeAll();
       ctx.log.emit('retry-requested', { ...selector, retried });
       return sendJson(res, 200, { retried });

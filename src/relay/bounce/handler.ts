@@ -18,13 +18,15 @@ export class Bounces {
   readonly suppression: SuppressionList;
   /** Failures by lane, outcome and class (for /metrics). */
   readonly counts = new Map<string, number>();
-  intake?: Intake;
+  private readonly intake: Intake;
   private readonly config: BouncesConfig;
   private readonly spool: Spool;
   private readonly log: EventLog;
   private readonly hostname: string;
 
-  constructor(config: BouncesConfig, hostname: string, spool: Spool, log: EventLog) {
+  /** DSNs enter the relay through `intake`, like any other message. */
+  constructor(config: BouncesConfig, hostname: string, spool: Spool, log: EventLog, intake: Intake) {
+    this.intake = intake;
     this.config = config;
     this.hostname = hostname;
     this.spool = spool;
@@ -63,7 +65,7 @@ export class Bounces {
         );
       }
     }
-    if (!this.config.dsn || !this.intake) return;
+    if (!this.config.dsn) return;
     const message = this.spool.readMessage(job.messageId);
     if (!message || message.sender === '') return; // never to the null sender: no bounce loops
     const dsn = buildDsn({

@@ -10,6 +10,8 @@ export interface Job {
   recipients: ClaimedRecipient[];
   /** Sender and arrival time, kept once read (by the connection that sends it, or for a log line). */
   meta?: { sender: string; receivedAt: number };
+  /** "Not now" refusals this job took so far (connections, session, rate): bounded, then it is deferred. */
+  notNow?: number;
 }
 
 /** Where and how an attempt was made, for the log. */

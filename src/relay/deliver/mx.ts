@@ -23,7 +23,7 @@ function shuffled<T>(items: T[]): T[] {
 
 export class MxResolver {
   private readonly resolver = new dns.Resolver({ timeout: 5000, tries: 2 });
-  private readonly cache = new Map<string, { until: number; answer: Promise<HopAnswer> }>();
+  private readonly cache = new Map<string, { until: number; answer: Promise<HopAnswer>; settled?: HopAnswer }>();
   private readonly port: number;
 
   constructor(servers: string[], port: number) {
@@ -31,13 +31,23 @@ export class MxResolver {
     this.port = port;
   }
 
+  /** The cached answer when there is one that has arrived (no promise round for the common case). */
+  peek(domain: string): HopAnswer | undefined {
+    const cached = this.cache.get(domain);
+    return cached && cached.until > Date.now() ? cached.settled : undefined;
+  }
+
   hops(domain: string): Promise<HopAnswer> {
     const now = Date.now();
     const cached = this.cache.get(domain);
     if (cached && cached.until > now) return cached.answer;
     const answer = this.lookup(domain);
-    this.cache.set(domain, { until: now + OK_TTL, answer });
-    answer.then((a) => { if (!a.ok) this.cache.set(domain, { until: Date.now() + FAIL_TTL, answer }); });
+    const entry: { until: number; answer: Promise<HopAnswer>; settled?: HopAnswer } = { until: now + OK_TTL, answer };
+    this.cache.set(domain, entry);
+    void answer.then((a) => {
+      entry.settled = a;
+      if (!a.ok) entry.until = Date.now() + FAIL_TTL;
+    });
     if (this.cache.size > 100_000) this.cache.delete(this.cache.keys().next().value!);
     return answer;
   }

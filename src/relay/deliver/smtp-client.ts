@@ -40,10 +40,14 @@ export interface ClientOptions {
 
 export interface Rejection { address: string; reply: Reply }
 
-/** A transaction's outcome: the DATA reply when accepted, else the error; rejected recipients either way. */
+/**
+ * A transaction's outcome: the DATA reply when accepted, else the error and whether it came before
+ * any of the message was sent (`envelope`: nothing can have been delivered) or after (`message`);
+ * rejected recipients either way.
+ */
 export type SendResult =
   | { ok: true; reply: Reply; rejected: Rejection[] }
-  | { ok: false; error: SmtpError; rejected: Rejection[] };
+  | { ok: false; error: SmtpError; rejected: Rejection[]; stage: 'envelope' | 'message' };
 
 /** The replies that came, in order, and what broke the connection before the rest could. */
 interface Replies { replies: Reply[]; broken?: SmtpError }
@@ -139,13 +143,13 @@ export class SmtpClient {
   /** One mail transaction. Never rejects: a broken connection shows as `usable` turning false. */
   async send(from: string, to: string[], body: Buffer): Promise<SendResult> {
     const rejected: Rejection[] = [];
-    if (this.broken) return { ok: false, error: this.broken, rejected };
+    if (this.broken) return { ok: false, error: this.broken, rejected, stage: 'envelope' };
     const params = `${this.extensions.has('8BITMIME') ? ' BODY=8BITMIME' : ''}${this.extensions.has('SIZE') ? ` SIZE=${body.length}` : ''}${mailParam(from + to.join(''))}`;
     const commands = [`MAIL FROM:<${from}>${params}`, ...to.map((address) => `RCPT TO:<${address}>`), 'DATA'];
     try {
       const { replies, broken } = this.extensions.has('PIPELINING') ? await this.pipeline(commands) : await this.oneByOne(commands);
       const [mail, ...rest] = replies;
-      if (!mail) return { ok: false, error: broken!, rejected };
+      if (!mail) return { ok: false, error: broken!, rejected, stage: 'envelope' };
       const data = rest.length > to.length ? rest[to.length] : undefined;
       // after a refused MAIL the RCPT replies say nothing about the recipients
       if (mail.code < 300) {
@@ -162,15 +166,15 @@ export class SmtpClient {
       if (error) {
         // a server that said 354 anyway gets an empty message's end mark, whose reply is ignored
         if (data?.code === 354 && !broken) await this.write(DOT_END).catch(() => {});
-        return { ok: false, error, rejected };
+        return { ok: false, error, rejected, stage: 'envelope' };
       }
       const stuffed = dotStuffed(body);
       const end = stuffed.length === 0 || stuffed[stuffed.length - 1] === 0x0a ? DOT_END : CRLF_DOT_END;
       const final = await this.write(stuffed, end);
-      if (final.code >= 300) return { ok: false, error: new SmtpError('EMESSAGE', 'Message refused', final), rejected };
+      if (final.code >= 300) return { ok: false, error: new SmtpError('EMESSAGE', 'Message refused', final), rejected, stage: 'message' };
       return { ok: true, reply: final, rejected };
     } catch (err) {
-      return { ok: false, error: err as SmtpError, rejected };
+      return { ok: false, error: err as SmtpError, rejected, stage: 'message' };
     }
   }
 

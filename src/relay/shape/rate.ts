@@ -1,6 +1,8 @@
 // Message rate limits as GCRA (the generic cell rate algorithm, a token bucket kept as one
-// timestamp): each send reserves its slot and is told how long to wait for it, so concurrent
-// connections of one site queue up fairly without a timer per message.
+// timestamp). Asking and taking are separate: a connection asks how long until the next slot,
+// sleeps, and only then picks the message that takes the slot, so that a reminder that became
+// ready during the wait gets the slot before the newsletter that was waiting longer (rate tokens
+// go to the highest lane first).
 export class Gcra {
   private readonly interval: number;
   private readonly tolerance: number;
@@ -12,11 +14,14 @@ export class Gcra {
     this.tolerance = (Math.max(1, burst) - 1) * this.interval;
   }
 
-  /** Reserves the next slot; returns the milliseconds to wait before using it. */
-  reserve(now: number): number {
-    const start = Math.max(this.tat, now);
-    this.tat = start + this.interval;
-    return Math.max(0, start - this.tolerance - now);
+  /** Milliseconds until a slot is free (0: now). */
+  wait(now: number): number {
+    return Math.max(0, Math.max(this.tat, now) - this.tolerance - now);
+  }
+
+  /** Uses a slot (call when `wait` said 0). */
+  take(now: number): void {
+    this.tat = Math.max(this.tat, now) + this.interval;
   }
 }
 
@@ -29,9 +34,13 @@ export class SiteRate {
     if (perHour > 0) this.limits.push(new Gcra(perHour, 3_600_000, Math.floor(perHour / 60)));
   }
 
-  reserve(now: number): number {
+  wait(now: number): number {
     let wait = 0;
-    for (const limit of this.limits) wait = Math.max(wait, limit.reserve(now));
+    for (const limit of this.limits) wait = Math.max(wait, limit.wait(now));
     return wait;
+  }
+
+  take(now: number): void {
+    for (const limit of this.limits) limit.take(now);
   }
 }

@@ -1,19 +1,32 @@
-// Traffic shaping across destinations: which site (provider profile and shared limits) a
-// destination belongs to, and what a provider's reply does to that site. A named provider
-// profile is one site for all its domains (every Google Workspace domain shares Google's limits);
-// under the default profile, domains share a site when they share their MX host set.
+// Traffic shaping policy: which site (provider profile) a destination belongs to, and what a
+// provider's reply does to an egress path's shaping state. A named provider profile is one site
+// for all its domains (every Google Workspace domain shares Google's limits); under the default
+// profile, domains share a site when they share their MX host set; a smarthost is a site of its
+// own with the delivery.* limits. Replies are matched against the profile's backoff rules; a
+// "not now" reply that no rule names still backs off (fewer connections, or a short pause for a
+// rate reply) so that the relay never keeps knocking at the same rate. Every action is logged
+// with the path, the site and the lanes it touched. May touch: a path's PathShaping, the log.
 import type { RelayConfig } from '../../config/types.ts';
-import type { ShapingProfile } from '../../config/sending-types.ts';
+import type { BackoffRule, ShapingProfile } from '../../config/sending-types.ts';
 import type { EventLog } from '../log.ts';
-import { Site, type SiteAction } from './site.ts';
+import { notNow } from './not-now.ts';
+import { PathShaping, UNTIL_RESUMED, type ShapingAction } from './path-shaping.ts';
+
+export interface SiteRef { key: string; profile: ShapingProfile }
+
+/** Identifies a path in log lines and views. */
+export interface PathLabel { key: string; egressName: string; site: string; shaping: PathShaping }
+
+/** Backoff for "not now" replies that no rule of the profile matches. */
+const IMPLICIT: Record<'connections' | 'rate', BackoffRule> = {
+  connections: { match: '(not now: connections)', regex: /$^/, action: 'reduce' },
+  rate: { match: '(not now: rate)', regex: /$^/, action: 'pause', duration: 10_000 },
+};
 
 export class Shaper {
-  readonly sites = new Map<string, Site>();
   private readonly config: RelayConfig;
   private readonly log: EventLog;
   private readonly smarthostProfile: ShapingProfile;
-  /** Told when a site was paused or suspended: defer what its destinations have queued. */
-  onPause: (site: Site) => void = () => {};
 
   constructor(config: RelayConfig, log: EventLog) {
     this.config = config;
@@ -35,46 +48,41 @@ export class Shaper {
     return this.config.shaping.profiles[this.config.shaping.profiles.length - 1];
   }
 
-  /** The site for a domain whose mail goes to these MX hosts. */
-  siteForMx(mxHosts: string[]): Site {
+  /** The site of a domain whose mail goes to these MX hosts. */
+  siteForMx(mxHosts: string[]): SiteRef {
     const profile = this.profileFor(mxHosts);
     const key = profile.name === 'default' ? `mx:${[...new Set(mxHosts.map((h) => h.toLowerCase()))].sort().join(',')}` : `provider:${profile.name}`;
-    return this.site(key, profile);
+    return { key, profile };
   }
 
-  siteForSmarthost(key: string): Site {
-    return this.site(key, this.smarthostProfile);
+  siteForSmarthost(key: string): SiteRef {
+    return { key, profile: this.smarthostProfile };
   }
 
-  private site(key: string, profile: ShapingProfile): Site {
-    let site = this.sites.get(key);
-    if (!site) this.sites.set(key, (site = new Site(key, profile, this.config.shaping.rampStep)));
-    return site;
+  /** Fresh shaping state for a new egress path to a site. */
+  shapingFor(site: SiteRef): PathShaping {
+    return new PathShaping(site.profile, this.config.lanes, this.config.shaping.rampStep);
   }
 
-  /** A reply from the site: applies the first matching backoff rule of its profile. */
-  observe(site: Site, reply: string): void {
-    const rule = site.rule(reply);
-    if (!rule) return;
-    const action = site.apply(rule, reply);
-    if (!action) return;
-    this.logAction(site, action, rule.match);
-    if (action.action !== 'reduce') this.onPause(site);
+  /**
+   * A refusal that lane `p`'s traffic got on a path: applies the first matching backoff rule (or
+   * the implicit one for a "not now" reply). Returns the action when one was taken.
+   */
+  observe(path: PathLabel, p: number, reply: string, cap?: number): ShapingAction | undefined {
+    const kind = notNow(reply);
+    const rule = path.shaping.rule(reply) ?? (kind === 'connections' || kind === 'rate' ? IMPLICIT[kind] : undefined);
+    if (!rule) return undefined;
+    const action = path.shaping.apply(rule, reply, p, Date.now(), cap);
+    if (action) this.logAction(path, action, rule.match);
+    return action;
   }
 
-  logAction(site: Site, action: SiteAction, rule?: string): void {
-    this.log.emit('shaping', { site: site.key, profile: site.profile.name, ...action, rule, limit: action.limit ?? site.limit() });
-  }
-
-  /** Sites with something to show: open connections, members, or a backoff in force. */
-  describe(now = Date.now()) {
-    return [...this.sites.values()].map((site) => ({
-      site: site.key, profile: site.profile.name, state: site.state(now), connections: site.open,
-      limit: site.limit(now), maxConnections: site.profile.maxConnections, messagesPerConnection: site.profile.messagesPerConnection,
-      rate: { perSecond: site.profile.ratePerSecond, perHour: site.profile.ratePerHour },
-      pausedUntil: site.paused(now) ? (site.pausedUntil >= Number.MAX_SAFE_INTEGER ? 'until resumed' : new Date(site.pausedUntil).toISOString()) : undefined,
-      reply: site.paused(now) ? site.pauseReply : undefined,
-      destinations: site.recent, history: site.history,
-    }));
+  logAction(path: PathLabel, action: ShapingAction, rule?: string): void {
+    this.log.emit('shaping', {
+      path: path.key, egress: path.egressName, site: path.site, profile: path.shaping.profile.name, ...action, rule,
+      limit: action.limit ?? path.shaping.limit(this.config.lanes.length - 1),
+    });
   }
 }
+
+export { UNTIL_RESUMED };

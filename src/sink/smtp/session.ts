@@ -28,6 +28,11 @@ export interface SessionContext {
   dkim?: DkimSampler;
   /** The listener's profile (or --profile): binds connections at connect and rules all recipients. */
   profile?: Profile;
+  /**
+   * The listener plays one mail server among several of its profile (`--dns`): connections and
+   * rates count per server too, keyed by the socket's local address.
+   */
+  perServer?: boolean;
   sessions: Set<Session>;
 }
 
@@ -49,6 +54,8 @@ export class Session {
   private readonly plain: Socket;
   private readonly ctx: SessionContext;
   private readonly ip: string;
+  /** The server this connection reached (its local address) when counted per server, else ''. */
+  private readonly server: string;
   private secure = false;
   private profile: Profile | undefined;
   private bound = false;
@@ -75,6 +82,7 @@ export class Session {
     this.socket = this.plain = socket;
     this.ctx = ctx;
     this.ip = plainAddress(socket.remoteAddress ?? '');
+    this.server = ctx.perServer ? plainAddress(socket.localAddress ?? '') : '';
     socket.setNoDelay(true);
     socket.on('data', this.onData);
     socket.on('error', () => {});
@@ -85,10 +93,9 @@ export class Session {
     ctx.stats.open++;
     const profile = ctx.profile;
     if (profile) {
-      const refusal = ctx.policy.bind(profile, this.ip);
+      const refusal = ctx.policy.bind(profile, this.ip, this.server);
       if (refusal) {
-        ctx.stats.reply('connect', refusal.reply.code);
-        this.respond(refusal.reply.render(this.vars()), ctx.policy.delay(profile, 'connect'), 'close');
+        this.refuse('connect', refusal, this.vars(), ctx.policy.delay(profile, 'connect'), profile);
         return;
       }
       this.profile = profile;
@@ -113,7 +120,7 @@ export class Session {
   private readonly onClose = (): void => {
     this.closed = true;
     clearTimeout(this.timer);
-    if (this.bound) this.ctx.policy.unbind(this.profile!, this.ip);
+    if (this.bound) this.ctx.policy.unbind(this.profile!, this.ip, this.server);
     this.bound = false;
     this.ctx.stats.open--;
     this.ctx.sessions.delete(this);
@@ -181,12 +188,13 @@ export class Session {
     this.socket.end();
   }
 
-  private refuse(phase: ReplyPhase, refusal: Refusal, vars: ReplyVars, delayMs: number): void {
+  /** `profile`: whose reply this is, for the refusal counts (another recipient's on the shared port). */
+  private refuse(phase: ReplyPhase, refusal: Refusal, vars: ReplyVars, delayMs: number, profile = this.profile): void {
     if (refusal.silent) {
       this.after('close');
       return;
     }
-    this.ctx.stats.reply(phase, refusal.reply.code);
+    this.ctx.stats.reply(phase, refusal.reply.code, { profile: profile?.name, reply: refusal.reply, vars });
     this.respond(refusal.reply.render(vars), delayMs, refusal.close ? 'close' : undefined);
   }
 
@@ -264,7 +272,7 @@ export class Session {
       return this.respond('552 5.3.4 Message size exceeds fixed limit\r\n', delay);
     }
     if (this.profile) {
-      const refusal = this.ctx.policy.messageCap(this.profile, this.messages) ?? this.ctx.policy.rate(this.profile, this.ip, 'mail', Date.now());
+      const refusal = this.ctx.policy.messageCap(this.profile, this.messages) ?? this.ctx.policy.rate(this.profile, this.ip, 'mail', Date.now(), this.server);
       if (refusal) return this.refuse('mail', refusal, this.vars({ sender: m[1], limit: this.profile.maxMessagesPerConnection?.limit }), delay);
     }
     this.sender = m[1];
@@ -292,15 +300,15 @@ export class Session {
     if (!this.profile) {
       // On the shared port the first recipient decides which provider this connection talks to:
       // the connection-level checks (refusal, connection cap) and MAIL-phase throttling run now.
-      const refused = policy.bind(profile, this.ip);
-      if (refused) return this.refuse('rcpt', refused, vars(), delay);
+      const refused = policy.bind(profile, this.ip, this.server);
+      if (refused) return this.refuse('rcpt', refused, vars(), delay, profile);
       this.profile = profile;
       this.bound = true;
-      const throttled = policy.rate(profile, this.ip, 'mail', now);
+      const throttled = policy.rate(profile, this.ip, 'mail', now, this.server);
       if (throttled) return this.refuse('rcpt', throttled, vars(), delay);
     }
-    const refusal = policy.rate(profile, this.ip, 'rcpt', now) ?? policy.recipient(profile, address, this.sender, this.ip, this.secure, now);
-    if (refusal) return this.refuse('rcpt', refusal, vars(), delay);
+    const refusal = policy.rate(profile, this.ip, 'rcpt', now, this.server) ?? policy.recipient(profile, address, this.sender, this.ip, this.secure, now);
+    if (refusal) return this.refuse('rcpt', refusal, vars(), delay, profile);
     this.recipients.push({ domain, profile: profile.name, p: profile });
     this.ctx.stats.reply('rcpt', 250);
     this.respond('250 2.1.5 Ok\r\n', delay);
@@ -392,11 +400,11 @@ export class Session {
     }
     const profiles = recipients.map((r) => r.p);
     for (const p of profiles) {
-      const refusal = ctx.policy.rate(p, this.ip, 'dataEnd', now);
-      if (refusal) return this.refuse('dataEnd', refusal, this.vars({ domain: recipients[0].domain }), delay);
+      const refusal = ctx.policy.rate(p, this.ip, 'dataEnd', now, this.server);
+      if (refusal) return this.refuse('dataEnd', refusal, this.vars({ domain: recipients[0].domain }), delay, p);
     }
     ctx.stats.message(recipients, this.size, this.header.length > 20 ? parseLoadTag(this.header) : undefined, now);
-    ctx.policy.accepted(profiles, this.ip, now);
+    ctx.policy.accepted(profiles, this.ip, now, this.server);
     this.messages++;
     if (capture && ctx.dkim) {
       const raw = Buffer.concat(capture);
