@@ -8,7 +8,7 @@ import { Random } from './generate/random.ts';
 import { MessageFactory } from './generate/message.ts';
 import { Metrics } from './measure/metrics.ts';
 import { SmtpEngine } from './engine/smtp-engine.ts';
-import { fetchSinkStats, resetSink, waitForArrival, type Arrival } from './sink-client.ts';
+import { fetchSinkStats, resetSink, RunArrivalTimeline, waitForArrival, type Arrival } from './sink-client.ts';
 import { buildReport } from './report/build.ts';
 import type { Report } from './report/model.ts';
 
@@ -41,6 +41,9 @@ export interface Progress {
 
 export interface Engine { run(): Promise<void>; stop(): void; inFlight: number }
 
+/** While sending, the sink's arrival timeline is collected this often: well inside its ring of 900 s. */
+const TIMELINE_POLL_SECONDS = 60;
+
 export async function runLoad(o: RunOptions): Promise<Report> {
   const s = o.scenario;
   const runId = randomBytes(4).toString('hex');
@@ -50,6 +53,16 @@ export async function runLoad(o: RunOptions): Promise<Report> {
   const metrics = new Metrics();
   if (o.sink && o.sinkReset) await resetSink(o.sink);
   const before = o.sink ? await fetchSinkStats(o.sink) : undefined;
+  const arrivalTimeline = before && new RunArrivalTimeline(before);
+  // During a long run the sink's timeline is read now and then, so that no second of it leaves the
+  // sink's ring unread. A failed read is skipped: the drain's polls report a sink that is down, and
+  // the next read picks up from the same point.
+  let timelineRead: Promise<void> | undefined;
+  const readTimeline = () => {
+    if (!o.sink || !arrivalTimeline || timelineRead) return;
+    timelineRead = fetchSinkStats(o.sink, arrivalTimeline.since()).then((stats) => arrivalTimeline.add(stats), () => {})
+      .finally(() => (timelineRead = undefined));
+  };
 
   const startedAt = new Date();
   const epoch = Date.now();
@@ -88,6 +101,7 @@ export async function runLoad(o: RunOptions): Promise<Report> {
     point.heapMB = Math.round(mem.heapUsed / 1048576);
     rssMax = Math.max(rssMax, mem.rss);
     o.onProgress?.(progress('sending'));
+    if (metrics.timeline.length % TIMELINE_POLL_SECONDS === 0) readTimeline();
   }, 1000);
   try {
     await engine.run();
@@ -101,8 +115,10 @@ export async function runLoad(o: RunOptions): Promise<Report> {
 
   let arrival: Arrival | undefined;
   if (o.sink && before) {
+    // A read still on its way would otherwise land after the drain's fresher copies.
+    await timelineRead;
     let shown = 0;
-    arrival = await waitForArrival(o.sink, before, metrics.accepted, s.drainTimeout, (a) => {
+    arrival = await waitForArrival(o.sink, before, metrics.accepted, s.drainTimeout, arrivalTimeline!, (a) => {
       if (a.drainMs - shown < 1000) return;
       shown = a.drainMs;
       o.onProgress?.(progress('draining', a.arrived));
@@ -116,3 +132,4 @@ export async function runLoad(o: RunOptions): Promise<Report> {
   o.onProgress?.(progress('done', arrival?.arrived));
   return report;
 }
+

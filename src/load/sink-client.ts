@@ -1,6 +1,11 @@
 // Reads the mailops sink's /api/v1/stats and waits, after sending, until every injected message
 // has arrived or been refused for good (or the drain timeout passes). Counts are taken as deltas
-// from a snapshot before the run, so a long-running sink can serve several runs.
+// from a snapshot before the run, so a long-running sink can serve several runs; the sink's arrival
+// timeline is collected bucket by bucket and cut to the run's window the same way. Talks to the
+// sink over HTTP only (the sink types are imported for their shape, nothing runs from there).
+import { LANES, type Lane } from './scenario/types.ts';
+import type { ArrivalBucket, ArrivalTimelineSnapshot, BucketLane } from '../sink/arrival-timeline.ts';
+import type { RefusalCount } from '../sink/refusals.ts';
 
 export interface SinkStats {
   received: number;
@@ -11,6 +16,16 @@ export interface SinkStats {
   replies: Record<string, number>;
   repliesByPhase?: Record<string, Record<string, number>>;
   byLane: Record<string, { count: number; latencyMs: { p50: number; p90: number; p99: number; max: number } }>;
+  /** Absent from sinks older than the timeline. */
+  arrivalTimeline?: ArrivalTimelineSnapshot;
+  refusals?: RefusalCount[];
+}
+
+/** One second of arrivals at the sink during the run. */
+export interface ArrivalPoint {
+  /** Seconds since the run's start at the end of the sink's bucket. */
+  t: number;
+  lanes: Partial<Record<Lane, BucketLane>>;
 }
 
 export interface Arrival {
@@ -22,13 +37,19 @@ export interface Arrival {
   byLane: SinkStats['byLane'];
   byProfile: Record<string, number>;
   replies: Record<string, number>;
+  /** The sink's 4xx/5xx during this run by profile, phase and reply, most frequent first. */
+  refusals: RefusalCount[];
+  /** Arrival latency per lane per second of the run; [] from a sink without a timeline. */
+  timeline: ArrivalPoint[];
   /** ms from the end of sending until the counts were complete (or the timeout). */
   drainMs: number;
   complete: boolean;
 }
 
-export async function fetchSinkStats(base: string): Promise<SinkStats> {
+/** `since` (epoch ms, the sink's clock): the arrival timeline from then on instead of its last minute. */
+export async function fetchSinkStats(base: string, since?: number): Promise<SinkStats> {
   const url = new URL('/api/v1/stats', base);
+  if (since !== undefined) url.searchParams.set('since', String(Math.floor(since)));
   let res: Response;
   try {
     res = await fetch(url, { signal: AbortSignal.timeout(5000) });
@@ -61,29 +82,88 @@ function delta(after: Record<string, number>, before: Record<string, number>): R
   return out;
 }
 
-/** Polls until arrived + refused >= expected, or `timeoutMs` passes. */
-export async function waitForArrival(base: string, before: SinkStats, expected: number, timeoutMs: number, onPoll?: (a: Arrival) => void): Promise<Arrival> {
+const refusalKey = (r: RefusalCount) => `${r.profile}\0${r.phase}\0${r.code}\0${r.enhanced}\0${r.text}`;
+
+function refusalDelta(after: RefusalCount[], before: RefusalCount[]): RefusalCount[] {
+  const earlier = new Map(before.map((r) => [refusalKey(r), r.count]));
+  return after.map((r) => ({ ...r, count: r.count - (earlier.get(refusalKey(r)) ?? 0) })).filter((r) => r.count > 0).sort((a, b) => b.count - a.count);
+}
+
+/**
+ * The sink's arrival timeline during one run. The sink keeps a ring of one-second buckets by
+ * arrival time; this merges what each poll returns (a later poll's bucket replaces an earlier
+ * copy: the second may have been in progress) and keeps only buckets that end after the run's
+ * start, measured on the sink's clock. In the bucket holding the start, a lane that already had
+ * arrivals before it is left out: its percentiles would mix in the previous run's mail.
+ */
+export class RunArrivalTimeline {
+  /** The sink's clock at the snapshot before the run; undefined: the sink keeps no timeline. */
+  private readonly start: number | undefined;
+  private readonly bucketMs: number;
+  private readonly lanesBeforeStart = new Set<string>();
+  private readonly buckets = new Map<number, ArrivalBucket>();
+
+  constructor(before: SinkStats) {
+    const timeline = before.arrivalTimeline;
+    this.start = timeline?.now;
+    this.bucketMs = timeline?.bucketMs ?? 1000;
+    for (const b of timeline?.buckets ?? []) {
+      if (b.start <= timeline!.now && timeline!.now < b.start + this.bucketMs) for (const lane of Object.keys(b.lanes)) this.lanesBeforeStart.add(lane);
+    }
+  }
+
+  /** Epoch ms (the sink's clock) to ask the next stats from: the latest bucket seen may still have grown. */
+  since(): number | undefined {
+    if (this.start === undefined) return undefined;
+    return Math.max(this.start, ...this.buckets.keys());
+  }
+
+  add(stats: SinkStats): void {
+    if (this.start === undefined) return;
+    for (const b of stats.arrivalTimeline?.buckets ?? []) if (b.start + this.bucketMs > this.start) this.buckets.set(b.start, b);
+  }
+
+  points(): ArrivalPoint[] {
+    if (this.start === undefined) return [];
+    const out: ArrivalPoint[] = [];
+    for (const b of [...this.buckets.values()].sort((x, y) => x.start - y.start)) {
+      const straddles = b.start <= this.start;
+      const lanes: ArrivalPoint['lanes'] = {};
+      for (const lane of LANES) if (b.lanes[lane] && !(straddles && this.lanesBeforeStart.has(lane))) lanes[lane] = b.lanes[lane];
+      if (Object.keys(lanes).length) out.push({ t: (b.start + this.bucketMs - this.start) / 1000, lanes });
+    }
+    return out;
+  }
+}
+
+/** Polls until arrived + refused >= expected, or `timeoutMs` passes; every poll adds to `timeline`. */
+export async function waitForArrival(base: string, before: SinkStats, expected: number, timeoutMs: number, timeline: RunArrivalTimeline,
+  onPoll?: (progress: { arrived: number; drainMs: number }) => void): Promise<Arrival> {
   const start = Date.now();
   for (;;) {
-    const now = await fetchSinkStats(base);
+    const now = await fetchSinkStats(base, timeline.since());
+    timeline.add(now);
+    const arrived = tagged(now) - tagged(before);
+    const refused = refusals(now) - refusals(before);
+    const duplicates = now.duplicates - before.duplicates;
+    const drainMs = Date.now() - start;
+    const complete = arrived - duplicates + refused >= expected;
+    onPoll?.({ arrived, drainMs });
+    if (!complete && drainMs < timeoutMs) {
+      await new Promise((r) => setTimeout(r, 200));
+      continue;
+    }
     const byLane: SinkStats['byLane'] = {};
     for (const [lane, l] of Object.entries(now.byLane ?? {})) {
       const count = l.count - (before.byLane?.[lane]?.count ?? 0);
       if (count > 0) byLane[lane] = { count, latencyMs: l.latencyMs };
     }
-    const arrival: Arrival = {
-      arrived: tagged(now) - tagged(before),
-      refused: refusals(now) - refusals(before),
-      duplicates: now.duplicates - before.duplicates,
-      byLane,
+    return {
+      arrived, refused, duplicates, drainMs, complete, byLane,
       byProfile: delta(now.byProfile ?? {}, before.byProfile ?? {}),
       replies: delta(now.replies ?? {}, before.replies ?? {}),
-      drainMs: Date.now() - start,
-      complete: false,
+      refusals: refusalDelta(now.refusals ?? [], before.refusals ?? []),
+      timeline: timeline.points(),
     };
-    arrival.complete = arrival.arrived - arrival.duplicates + arrival.refused >= expected;
-    onPoll?.(arrival);
-    if (arrival.complete || Date.now() - start >= timeoutMs) return arrival;
-    await new Promise((r) => setTimeout(r, 200));
   }
 }

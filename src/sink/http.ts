@@ -1,7 +1,12 @@
 // The sink's HTTP API: GET /api/v1/stats, POST /api/v1/reset, GET /metrics, GET /healthz.
+// Serves what the SinkApi gives; it keeps no state of its own.
 import { createServer, type Server } from 'node:http';
+import { bucketsSince } from './arrival-timeline.ts';
 import { prometheus } from './metrics.ts';
 import type { StatsSnapshot } from './stats.ts';
+
+/** Without ?since= the stats carry the last minute of the arrival timeline: polling stays cheap. */
+const DEFAULT_TIMELINE_MS = 60_000;
 
 export interface SinkApi {
   stats(): StatsSnapshot;
@@ -20,8 +25,13 @@ export function createApiServer(api: SinkApi): Server {
     const route = `${req.method} ${url.pathname}`;
     req.resume();
     switch (route) {
-      case 'GET /api/v1/stats':
-        return json(200, api.stats());
+      case 'GET /api/v1/stats': {
+        const since = url.searchParams.get('since');
+        if (since !== null && !/^\d+$/.test(since)) return json(400, { error: `since: expected epoch milliseconds, got ${JSON.stringify(since)}` });
+        const stats = api.stats();
+        const from = since === null ? stats.arrivalTimeline.now - DEFAULT_TIMELINE_MS : Number(since);
+        return json(200, { ...stats, arrivalTimeline: bucketsSince(stats.arrivalTimeline, from) });
+      }
       case 'POST /api/v1/reset': {
         const all = url.searchParams.get('all');
         api.reset(all === '1' || all === 'true');

@@ -1,8 +1,12 @@
 // What the sink counts. Counters and fixed-size histograms only, so memory stays flat however many
-// messages arrive: label sets (domains, lanes) are capped, overflow goes to one "(other)" entry.
-import * as hdr from 'hdr-histogram-js';
+// messages arrive: label sets (domains, lanes, refusal replies) are capped, overflow goes to one
+// "(other)" entry; arrival latency over time is a bounded ring of one-second buckets. Sessions and
+// the DKIM sampler call it; it touches nothing else.
+import type * as hdr from 'hdr-histogram-js';
+import { ArrivalTimeline, MAX_LATENCY_MS, latencyHistogram, percentile, type ArrivalTimelineSnapshot } from './arrival-timeline.ts';
 import { SeqTracker } from './dedupe.ts';
 import type { LoadTag } from './load-header.ts';
+import { refusalCounts, refusalKey, type RefusalCount, type RefusalSource } from './refusals.ts';
 
 export const REPLY_PHASES = ['connect', 'mail', 'rcpt', 'dataEnd'] as const;
 export type ReplyPhase = (typeof REPLY_PHASES)[number];
@@ -10,7 +14,6 @@ export const DKIM_RESULTS = ['pass', 'fail', 'neutral', 'none', 'policy', 'tempe
 export type DkimResult = (typeof DKIM_RESULTS)[number];
 
 const OTHER = '(other)';
-const MAX_LATENCY_MS = 7 * 86_400_000;
 
 interface Lane { count: number; sumMs: number; timed: number; hist: hdr.Histogram }
 
@@ -23,6 +26,10 @@ export interface StatsSnapshot {
   replies: Record<string, number>;
   repliesByPhase: Record<ReplyPhase, Record<string, number>>;
   byLane: Record<string, { count: number; latencyMs: { p50: number; p90: number; p99: number; max: number } }>;
+  /** Arrival latency per lane per second of arrival (the last 900 seconds that had arrivals). */
+  arrivalTimeline: ArrivalTimelineSnapshot;
+  /** Every 4xx/5xx counted in `replies`, by profile, phase and normalised reply; most frequent first. */
+  refusals: RefusalCount[];
   connections: { total: number; open: number };
   dkim: Record<DkimResult | 'sampled' | 'skipped', number>;
   since: string;
@@ -46,19 +53,29 @@ export class Stats {
   readonly byProfile = new Map<string, number>();
   readonly replies: Record<ReplyPhase, Map<number, number>> = { connect: new Map(), mail: new Map(), rcpt: new Map(), dataEnd: new Map() };
   readonly lanes = new Map<string, Lane>();
+  readonly arrivalTimeline = new ArrivalTimeline();
+  /** Refusal key (see refusals.ts) → count. */
+  readonly refusals = new Map<string, number>();
   readonly dkim = Object.fromEntries([...DKIM_RESULTS, 'sampled', 'skipped'].map((k) => [k, 0])) as StatsSnapshot['dkim'];
   readonly seqs = new SeqTracker();
   private readonly maxDomains: number;
   private readonly maxLanes: number;
+  private readonly maxRefusals: number;
 
-  constructor(limits: { maxDomains?: number; maxLanes?: number } = {}) {
+  constructor(limits: { maxDomains?: number; maxLanes?: number; maxRefusals?: number } = {}) {
     this.maxDomains = limits.maxDomains ?? 10_000;
     this.maxLanes = limits.maxLanes ?? 64;
+    this.maxRefusals = limits.maxRefusals ?? 256;
   }
 
-  reply(phase: ReplyPhase, code: number): void {
+  /**
+   * A reply at a counted phase. `refusal` (whose reply, its template, the values it was rendered
+   * with) labels a 4xx/5xx by provider and reply; without it only the code is known.
+   */
+  reply(phase: ReplyPhase, code: number, refusal?: RefusalSource): void {
     const map = this.replies[phase];
     map.set(code, (map.get(code) ?? 0) + 1);
+    if (code >= 400) bump(this.refusals, refusalKey(phase, code, refusal), 1, this.maxRefusals);
   }
 
   /** An accepted message: one count per accepted recipient's domain and profile. */
@@ -71,9 +88,10 @@ export class Stats {
     }
     if (!tag) return;
     if (this.seqs.seen(tag.run, tag.seq)) this.duplicates++;
-    let lane = this.lanes.get(tag.lane);
+    let name = tag.lane;
+    let lane = this.lanes.get(name);
     if (!lane) {
-      const name = this.lanes.size < this.maxLanes ? tag.lane : OTHER;
+      if (this.lanes.size >= this.maxLanes) name = OTHER;
       lane = this.lanes.get(name) ?? this.newLane(name);
     }
     lane.count++;
@@ -83,14 +101,12 @@ export class Stats {
       lane.hist.recordValue(Math.round(ms));
       lane.sumMs += ms;
       lane.timed++;
+      this.arrivalTimeline.record(name, arrived, ms);
     }
   }
 
   private newLane(name: string): Lane {
-    const lane: Lane = {
-      count: 0, sumMs: 0, timed: 0,
-      hist: hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: MAX_LATENCY_MS, numberOfSignificantValueDigits: 3 }),
-    };
+    const lane: Lane = { count: 0, sumMs: 0, timed: 0, hist: latencyHistogram() };
     this.lanes.set(name, lane);
     return lane;
   }
@@ -108,7 +124,7 @@ export class Stats {
     const byLane: StatsSnapshot['byLane'] = {};
     for (const [name, lane] of this.lanes) {
       const h = lane.hist;
-      const p = (q: number) => (lane.timed ? h.getValueAtPercentile(q) : 0);
+      const p = (q: number) => (lane.timed ? percentile(h, q) : 0);
       byLane[name] = { count: lane.count, latencyMs: { p50: p(50), p90: p(90), p99: p(99), max: lane.timed ? h.maxValue : 0 } };
     }
     return {
@@ -120,6 +136,8 @@ export class Stats {
       replies,
       repliesByPhase,
       byLane,
+      arrivalTimeline: this.arrivalTimeline.snapshot(Date.now()),
+      refusals: refusalCounts(this.refusals),
       connections: { total: this.connections, open: this.open },
       dkim: { ...this.dkim },
       since: new Date(this.since).toISOString(),
@@ -133,6 +151,8 @@ export class Stats {
     this.byProfile.clear();
     for (const phase of REPLY_PHASES) this.replies[phase].clear();
     this.lanes.clear();
+    this.arrivalTimeline.reset();
+    this.refusals.clear();
     for (const key of Object.keys(this.dkim) as (keyof StatsSnapshot['dkim'])[]) this.dkim[key] = 0;
     this.seqs.clear();
   }

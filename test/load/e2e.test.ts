@@ -79,7 +79,12 @@ test('smoke scenario through relay to sink: passes, every message accounted for,
   for (const lane of ['transactional', 'member', 'bulk'] as const) {
     assert.equal(report.lanes[lane].arrival?.count, stats.byLane[lane].count, `${lane} arrivals`);
     assert.ok(report.lanes[lane].arrival!.latencyMs.p99 > 0);
+    const overTime = report.arrival!.timeline.reduce((n, p) => n + (p.lanes[lane]?.count ?? 0), 0);
+    assert.equal(overTime, stats.byLane[lane].count, `${lane} arrivals over time`);
   }
+  // What the sink told the relay, by provider and reply: the unknown users, the address a placeholder.
+  assert.deepEqual(report.arrival!.refusals.map((r) => [r.profile, r.phase, r.code, r.enhanced, r.text, r.count]),
+    refused ? [['lab', 'rcpt', 550, '5.1.1', '<{recipient}>: User unknown', refused]] : []);
   assert.match(readFileSync(join(reportDir, 'summary.md'), 'utf8'), /PASSED[\s\S]*\*\*missing 0\*\*/);
   writeFileSync(join(reports, 'first.path'), reportDir);
 });

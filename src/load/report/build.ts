@@ -7,6 +7,9 @@ import type { Arrival } from '../sink-client.ts';
 import type { Target } from '../run.ts';
 import type { LaneReport, Report } from './model.ts';
 
+/** Distinct replies kept in report.json; the renderers show fewer. */
+const MAX_REFUSALS = 50;
+
 export interface BuildInput {
   scenario: Scenario; target: Target; sink?: string; seed: number; runId: string; plan: Plan; metrics: Metrics;
   sendMs: number; startedAt: Date; arrival?: Arrival; templateBytes: number; rssMax: number;
@@ -66,6 +69,7 @@ export function buildReport(b: BuildInput): Report {
       // More arrivals than injections: another run's mail was still draining into the same sink.
       unexpected: Math.max(0, b.arrival.arrived - b.arrival.duplicates + b.arrival.refused - m.accepted),
       drainMs: b.arrival.drainMs, complete: b.arrival.complete, byProfile: b.arrival.byProfile, replies: b.arrival.replies,
+      timeline: b.arrival.timeline, refusals: b.arrival.refusals.slice(0, MAX_REFUSALS),
     } : null,
     thresholds: [],
     passed: true,

@@ -1,4 +1,8 @@
-// Number formatting shared by the Markdown, HTML and terminal renderers.
+// Number formatting, and the few sentences that more than one renderer writes, shared by the
+// Markdown, HTML and terminal renderers. Pure functions of the report.
+import type { Lane } from '../scenario/types.ts';
+import type { RefusalCount } from '../../sink/refusals.ts';
+import type { Report } from './model.ts';
 
 export function ms(value: number): string {
   if (value >= 10_000) return `${(value / 1000).toFixed(1)} s`;
@@ -29,4 +33,21 @@ export function thresholdValue(metric: string, value: number | null): string {
   if (/^(send|phase|arrival)\./.test(metric)) return ms(value);
   if (metric === 'throughput') return `${value.toFixed(1)}/s`;
   return int(value);
+}
+
+/** A sink reply as the tables show it: "421 4.7.28 [{ip}] Our system has detected...". */
+export function replyText(r: RefusalCount): string {
+  return [r.code ? String(r.code) : '', r.enhanced, r.text].filter(Boolean).join(' ');
+}
+
+/** The run's second with the slowest arrival in `lane` (largest max), as one line; undefined without arrival data. */
+export function worstArrivalLine(r: Report, lane: Lane): string | undefined {
+  let worst: { t: number; count: number; p99: number; max: number } | undefined;
+  for (const p of r.arrival?.timeline ?? []) {
+    const l = p.lanes[lane];
+    if (l && (!worst || l.max > worst.max)) worst = { t: p.t, ...l };
+  }
+  if (!worst) return undefined;
+  return `worst ${lane} arrival second: max ${ms(worst.max)}, p99 ${ms(worst.p99)} over ${int(worst.count)} message${worst.count === 1 ? '' : 's'}, ` +
+    `in the second ending ${worst.t.toFixed(0)} s after the start`;
 }

@@ -1,11 +1,12 @@
 // report.html: one self-contained page (inline CSS and SVG, no network) with throughput over
-// time, latency percentiles per lane over time, SMTP phase latencies, errors and thresholds.
+// time, latency percentiles per lane over time, SMTP phase latencies, errors and thresholds, and
+// with a sink: arrival latency per lane over time and the sink's deferrals and refusals.
 // A few lines of inline script stamp how many chart lines the browser actually laid out, which is
 // what the headless-Chromium test reads back.
 import { LANES, type Lane } from '../scenario/types.ts';
 import { PHASES } from '../measure/metrics.ts';
 import type { Report } from './model.ts';
-import { bytes, int, ms, pct, thresholdValue } from './format.ts';
+import { bytes, int, ms, pct, replyText, thresholdValue, worstArrivalLine } from './format.ts';
 import { barChart, esc, lineChart, type Series } from './svg.ts';
 
 const LANE_COLOR: Record<Lane, string> = { transactional: '#d62728', member: '#2ca02c', bulk: '#1f77b4' };
@@ -34,6 +35,19 @@ export function renderHtml(r: Report): string {
     latencySeries.push({ name: `${lane} p99`, color: LANE_COLOR[lane], points: pts.map((p) => [p.t, p.lanes[lane]!.p99]) });
   }
   const latency = lineChart({ id: 'chart-latency', xLabel: 'seconds since start', yLabel: 'send latency (ms)', yFormat: (v) => ms(v), series: latencySeries });
+  const arrivalSeries: Series[] = [];
+  for (const lane of LANES) {
+    const pts = r.arrival?.timeline.filter((p) => p.lanes[lane]) ?? [];
+    if (pts.length === 0) continue;
+    arrivalSeries.push({ name: `${lane} p99`, color: LANE_COLOR[lane], dashed: true, points: pts.map((p) => [p.t, p.lanes[lane]!.p99]) });
+    arrivalSeries.push({ name: `${lane} max`, color: LANE_COLOR[lane], points: pts.map((p) => [p.t, p.lanes[lane]!.max]) });
+  }
+  const worstArrival = worstArrivalLine(r, 'transactional');
+  const arrivalChart = arrivalSeries.length
+    ? `${lineChart({ id: 'chart-arrival', xLabel: 'seconds since start', yLabel: 'arrival latency (ms)', yFormat: (v) => ms(v), series: arrivalSeries })}
+${worstArrival ? `<p>${esc(worstArrival)}</p>` : ''}`
+    : '<p>No arrival timeline: the sink reported no timed arrivals in this run, or predates the timeline.</p>';
+  const refusalRows = (r.arrival?.refusals ?? []).map((x) => [esc(x.profile), esc(x.phase), esc(replyText(x)), int(x.count)]);
   const memPoints = tl.filter((p) => p.rssMB !== undefined);
   const memory = memPoints.length ? lineChart({
     id: 'chart-memory', xLabel: 'seconds since start', yLabel: 'MB',
@@ -93,6 +107,9 @@ ${throughput}
 <h2>Send latency per lane over time (p50 dashed, p99 solid)</h2>
 <p>From the intended send time to the 250 after DATA: the open-loop schedule makes stalls visible (coordinated omission corrected).</p>
 ${latency}
+${a ? `<h2>Arrival latency per lane over time (p99 dashed, max solid)</h2>
+<p>From the <code>sent=</code> stamp to arrival at the sink, per second of arrival: a message held up on the way shows as a spike when it finally arrives.</p>
+${arrivalChart}` : ''}
 <h2>Lanes</h2>
 ${table(['lane', 'planned', 'accepted', 'failed', 'send p50', 'send p90', 'send p99', 'send max', 'arrival p50', 'arrival p99', 'arrival max'], laneRows)}
 <h2>SMTP phases</h2>
@@ -101,6 +118,9 @@ ${table(['phase', 'count', 'p50', 'p90', 'p99', 'max'], PHASES.filter((p) => r.p
 <h2>Errors</h2>
 ${errors}
 ${errorEntries.length ? table(['phase', 'code', 'enhanced', 'provider', 'lane', 'count', 'sample'], errorEntries) : ''}
+${a ? `<h2>Deferrals and refusals by provider and reply</h2>
+<p>What the sink answered with 4xx (deferred) and 5xx (refused) during the run, most frequent first; addresses and IPs are placeholders.</p>
+${refusalRows.length ? table(['profile', 'phase', 'reply', 'count'], refusalRows) : '<p class="ok">None.</p>'}` : ''}
 <h2>Generator memory</h2>
 <p>Messages are generated on the fly: memory should stay flat however many are sent. Body templates held: ${bytes(r.generator.templateBytes)}.</p>
 ${memory}

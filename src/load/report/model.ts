@@ -2,6 +2,8 @@
 // Markdown renderers and by `mailops report compare`.
 import type { Lane, Threshold } from '../scenario/types.ts';
 import type { ErrorEntry, Percentiles, Phase, TimelinePoint } from '../measure/metrics.ts';
+import type { ArrivalPoint } from '../sink-client.ts';
+import type { RefusalCount } from '../../sink/refusals.ts';
 
 export interface ThresholdResult extends Threshold {
   actual: number | null;
@@ -50,6 +52,10 @@ export interface Report {
   arrival: null | {
     arrived: number; refused: number; duplicates: number; missing: number; unexpected: number; drainMs: number; complete: boolean;
     byProfile: Record<string, number>; replies: Record<string, number>;
+    /** Arrival latency (ms) per lane per second at the sink, within this run; [] from a sink without a timeline. */
+    timeline: ArrivalPoint[];
+    /** The sink's deferrals (4xx) and refusals (5xx) during this run by profile, phase and reply; the 50 most frequent. */
+    refusals: RefusalCount[];
   };
   thresholds: ThresholdResult[];
   passed: boolean;

@@ -1,8 +1,15 @@
-// summary.md: the run in a page of Markdown, for a PR comment or a closing note.
+// summary.md: the run in a page of Markdown, for a PR comment or a closing note; `mailops load`
+// also prints it on the terminal at the end of a run, so its first lines carry the findings.
 import { LANES } from '../scenario/types.ts';
 import { PHASES } from '../measure/metrics.ts';
 import type { Report } from './model.ts';
-import { bytes, int, ms, pct, thresholdValue } from './format.ts';
+import { bytes, int, ms, pct, replyText, thresholdValue, worstArrivalLine } from './format.ts';
+
+/** Deferral reasons in the header list; the table further down has more. */
+const TOP_REASONS = 3;
+const TABLE_REASONS = 10;
+
+const cell = (s: string) => s.replace(/[|\n]/g, ' ');
 
 export function renderSummary(r: Report): string {
   const out: string[] = [];
@@ -16,6 +23,12 @@ export function renderSummary(r: Report): string {
     out.push(`- arrived at the sink ${int(r.arrival.arrived)}, refused by it ${int(r.arrival.refused)}, duplicates ${int(r.arrival.duplicates)}, ` +
       `**missing ${int(r.arrival.missing)}**; drain took ${(r.arrival.drainMs / 1000).toFixed(1)} s${r.arrival.complete ? '' : ' (timed out)'}`);
     if (r.arrival.unexpected) out.push(`- **${int(r.arrival.unexpected)} more arrivals than injections**: another run was still draining into this sink; arrival figures are not this run's alone`);
+    const worst = worstArrivalLine(r, 'transactional');
+    if (worst) out.push(`- ${worst}`);
+    if (r.arrival.refusals.length) {
+      out.push('- top deferrals and refusals at the sink:');
+      for (const x of r.arrival.refusals.slice(0, TOP_REASONS)) out.push(`  - ${int(x.count)} × ${x.profile} ${x.phase}: ${replyText(x)}`);
+    }
   }
   out.push('', '## Lanes', '', '| lane | planned | accepted | failed | send p50 | send p99 | send max | arrival p50 | arrival p99 | arrival max |', '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
   for (const lane of LANES) {
@@ -36,8 +49,14 @@ export function renderSummary(r: Report): string {
   }
   if (r.errors.entries.length || Object.keys(r.errors.connections).length) {
     out.push('', '## Errors', '', '| phase | code | enhanced | provider | lane | count | sample |', '|---|---|---|---|---|---:|---|');
-    for (const e of r.errors.entries.slice(0, 20)) out.push(`| ${e.phase} | ${e.code} | ${e.enhanced || '-'} | ${e.provider} | ${e.lane} | ${int(e.count)} | ${e.sample.replace(/[|\n]/g, ' ').slice(0, 80)} |`);
+    for (const e of r.errors.entries.slice(0, 20)) out.push(`| ${e.phase} | ${e.code} | ${e.enhanced || '-'} | ${e.provider} | ${e.lane} | ${int(e.count)} | ${cell(e.sample).slice(0, 80)} |`);
     for (const [reason, n] of Object.entries(r.errors.connections)) out.push(`| connection | ${reason} | - | - | - | ${int(n)} | connection failed before EHLO |`);
+  }
+  if (r.arrival?.refusals.length) {
+    out.push('', '## Deferrals and refusals by provider and reply', '', 'What the sink answered with 4xx (deferred) and 5xx (refused) during the run; addresses and IPs are placeholders.',
+      '', '| profile | phase | reply | count |', '|---|---|---|---:|');
+    for (const x of r.arrival.refusals.slice(0, TABLE_REASONS)) out.push(`| ${cell(x.profile)} | ${x.phase} | ${cell(replyText(x))} | ${int(x.count)} |`);
+    if (r.arrival.refusals.length > TABLE_REASONS) out.push('', `${r.arrival.refusals.length - TABLE_REASONS} more replies in report.json and report.html.`);
   }
   return `${out.join('\n')}\n`;
 }
