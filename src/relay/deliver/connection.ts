@@ -149,7 +149,7 @@ export async function runConnection(path: EgressPath, c: PathConnection, ctx: Co
       if (!usable) break;
     }
   } finally {
-    conn?.quit();
+    await conn?.quit();
     path.closed(c);
   }
 }

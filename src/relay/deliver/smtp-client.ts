@@ -189,8 +189,13 @@ export class SmtpClient {
   }
 
   /** QUIT without waiting for its reply; the socket closes when the server has answered. */
-  quit(): void {
-    if (this.quitting) return;
+  /**
+   * Says QUIT and resolves once the socket is closed (at most 5 s later): a receiver counts the
+   * connection against our limit until then, so a new one must not be opened in its place earlier.
+   */
+  quit(): Promise<void> {
+    const closed = this.socket.closed ? Promise.resolve() : new Promise<void>((resolve) => this.socket.once('close', () => resolve()));
+    if (this.quitting) return closed;
     this.quitting = true;
     if (!this.broken && !this.socket.destroyed) {
       this.socket.end('QUIT\r\n');
@@ -198,6 +203,7 @@ export class SmtpClient {
     } else {
       this.socket.destroy();
     }
+    return closed;
   }
 
   close(): void {

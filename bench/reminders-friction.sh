@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# Priority under provider friction: password reminders while a newsletter floods the relay, all of
+# it delivered into the simulated internet of `mailops sink --dns` on its shipped provider profiles
+# (connection caps per sending address, rates, slow answers, session limits). Two phases in one
+# run against the same relay and sink: a baseline with reminders and member mail only (60 s), then
+# the newsletter (`reminders-during-newsletter`, BULK messages at max rate) with the reminders
+# alongside. Prints transactional (and member) arrival p50/p99/max of both phases and the ratio of
+# the p99s: the target is ratio <= 1.5.
+#
+# Usage: bench/reminders-friction.sh [MODE=separate] [BULK=200000]
+#   MODE separate  lanes on their own egress addresses (transactional 127.0.0.2, bulk 127.0.0.3)
+#        shared    every lane sends from 127.0.0.1
+#        smarthost the README's old layout: one smarthost (the sink's shared port, profile by domain)
+# Env: BASE_PORT (default 25500), DRAIN (seconds to wait for arrival after sending, default 60),
+#      BASELINE (seconds, default 60).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+MODE=${1:-separate}
+BULK=${2:-200000}
+BASE=${BASE_PORT:-25500}
+DRAIN=${DRAIN:-60}
+BASELINE=${BASELINE:-60}
+NODE=node_modules/.bin/node
+work=$(mktemp -d /tmp/mailops-friction-XXXXXX)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+
+wait_for() { # FILE PATTERN
+  for _ in $(seq 300); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done
+  echo "not ready: $1" >&2; cat "$1" >&2; exit 1
+}
+
+SINK_SMTP=$((BASE + 2)); SINK_HTTP=$((BASE + 3)); DNS=$((BASE + 4))
+"$NODE" bin/mailops sink --dns 127.0.0.1:$DNS --smtp 127.0.0.1:$SINK_SMTP --http 127.0.0.1:$SINK_HTTP --quiet > "$work/sink.log" 2>&1 &
+sink_pid=$!; pids+=("$sink_pid")
+wait_for "$work/sink.log" "SMTP on"
+
+case "$MODE" in
+  separate) lanes='lanes:
+  transactional: { egress: { address: 127.0.0.2, helo: egress-2.mailops.test } }
+  bulk: { egress: { address: 127.0.0.3, helo: egress-3.mailops.test } }' ;;
+  shared|smarthost) lanes='' ;;
+  *) echo "MODE: separate, shared or smarthost, got $MODE" >&2; exit 2 ;;
+esac
+cat > "$work/relay.yaml" <<YAML
+smtp: { hostname: relay1.mailops.test }
+delivery: { dnsServers: ["127.0.0.1:$DNS"], port: $SINK_SMTP }
+$lanes
+YAML
+smarthost=()
+[ "$MODE" = smarthost ] && smarthost=(--smarthost 127.0.0.1:$SINK_SMTP)
+"$NODE" bin/mailops relay start --config "$work/relay.yaml" --smtp 127.0.0.1:$BASE --http 127.0.0.1:$((BASE + 1)) --spool "$work/spool" "${smarthost[@]}" > "$work/relay.log" 2>&1 &
+relay_pid=$!; pids+=("$relay_pid")
+wait_for "$work/relay.log" '"listening"'
+
+# the shipped scenario, with a drain that fits a benchmark (the newsletter itself drains for an hour at the providers' rates)
+sed "s/^drainTimeout:.*/drainTimeout: ${DRAIN}s/" scenarios/reminders-during-newsletter.yaml > "$work/scenario.yaml"
+
+phase() { # NAME ARGS... : runs one load phase, prints its lanes' arrival from report.json
+  local name=$1; shift
+  set +e
+  "$NODE" bin/mailops load newsletter --scenario "$work/scenario.yaml" --target smtp://127.0.0.1:$BASE --sink http://127.0.0.1:$SINK_HTTP \
+    --sink-reset --report "$work/reports-$name" "$@" > "$work/load-$name.log" 2>&1
+  set -e
+  local report; report=$(ls -d "$work/reports-$name"/*/ | head -1)report.json
+  "$NODE" -e '
+    const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+    const out = { sent: r.totals?.sent ?? r.sent, lanes: {} };
+    for (const l of r.lanes) if (l.arrival) out.lanes[l.lane] = { n: l.arrival.count, ...l.arrival.latencyMs };
+    console.log(JSON.stringify(out));
+  ' "$report" > "$work/$name.json"
+  echo "$name: $(cat "$work/$name.json")"
+  grep -E "sending took|accepted|arrived at the sink|worst transactional" "$work/load-$name.log" | sed 's/^/  /'
+}
+
+echo "mode $MODE, bulk $BULK, baseline ${BASELINE}s, drain ${DRAIN}s"
+phase baseline --messages 0 --duration ${BASELINE}s
+phase bulk --messages "$BULK"
+"$NODE" -e '
+  const [b, d] = process.argv.slice(1).map((f) => JSON.parse(require("fs").readFileSync(f, "utf8")));
+  for (const lane of ["transactional", "member"]) {
+    const x = b.lanes[lane], y = d.lanes[lane];
+    if (!x || !y) continue;
+    console.log(`${lane}: arrival p99 baseline ${x.p99} ms, during bulk ${y.p99} ms: ratio ${(y.p99 / x.p99).toFixed(2)} (p50 ${x.p50} -> ${y.p50} ms, max ${x.max} -> ${y.max} ms, n ${x.n} / ${y.n})`);
+  }
+' "$work/baseline.json" "$work/bulk.json"
+echo "relay queue after the run: $(curl -s http://127.0.0.1:$((BASE + 1))/api/v1/queue)"
+echo "shaping actions: $(grep -c '"event":"shaping"' "$work/relay.log" || true); requeued (not now): $(curl -s http://127.0.0.1:$((BASE + 1))/metrics | awk '/^mailops_requeued_total/ { s += $2 } END { print s + 0 }')"
