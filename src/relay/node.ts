@@ -47,7 +47,7 @@ export async function startRelay(config: RelayConfig, options: { log?: EventLog 
   const intake: Intake = { config, spool, log, metrics, committed: (lane) => signals.committed(lane), preparer };
   const bounces = new Bounces(config.bounces, config.smtp.hostname, spool, log, intake);
   const outcomes = new Outcomes({ spool, metrics, log, bounces, signals });
-  const dispatcher = new Dispatcher({ config, spool, outcomes, shaper: new Shaper(config, log), suspensions: new Suspensions(spool), metrics, log });
+  const dispatcher = new Dispatcher({ config, spool, outcomes, shaper: new Shaper(config, log), suspensions: new Suspensions(spool.suspensions), metrics, log });
   const scheduler = new Scheduler({ config, spool, log, signals, dispatcher, outcomes });
   const tls = await tlsMaterial(config);
   const smtp = await startSmtp(intake, tls);

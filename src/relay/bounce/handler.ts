@@ -10,12 +10,13 @@ import { headerLength } from '../receive/message.ts';
 import { queueId, type ClaimedRecipient, type Spool } from '../spool/spool.ts';
 import { BOUNCE_CLASSES, classifyReply, type BounceClass } from './classify.ts';
 import { buildDsn } from './dsn.ts';
-import { SuppressionList } from './suppression.ts';
+import type { SuppressedTable } from '../spool/suppressed.ts';
 
 type Outcome = 'failed' | 'deferred' | 'expired';
 
 export class Bounces {
-  readonly suppression: SuppressionList;
+  /** The suppression list (the spool's table). */
+  readonly suppression: SuppressedTable;
   /** Failures by lane, outcome and class (for /metrics). */
   readonly counts = new Map<string, number>();
   private readonly intake: Intake;
@@ -31,7 +32,7 @@ export class Bounces {
     this.hostname = hostname;
     this.spool = spool;
     this.log = log;
-    this.suppression = new SuppressionList(spool);
+    this.suppression = spool.suppressed;
   }
 
   /** Classifies a failure reply and counts it. */

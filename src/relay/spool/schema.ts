@@ -1,4 +1,4 @@
-// The spool's tables. One row per message (the body stored once, however many recipients and
+// The spool's tables (the spool owns every table in its database). One row per message (the body stored once, however many recipients and
 // domains it has) and one row per recipient carrying its own delivery state. Finished recipients
 // and messages are deleted as they finish, so the spool holds only unfinished work; freed pages
 // are reused by new mail and handed back to the file system a little at a time (incremental
@@ -49,6 +49,17 @@ CREATE TABLE IF NOT EXISTS recipients (
 );
 CREATE INDEX IF NOT EXISTS recipients_ready ON recipients (lane, state, next_at);
 CREATE INDEX IF NOT EXISTS recipients_message ON recipients (message_id);
+
+-- the suppression list (suppressed.ts)
+CREATE TABLE IF NOT EXISTS suppressed (
+  address  TEXT PRIMARY KEY,
+  reason   TEXT NOT NULL,
+  source   TEXT NOT NULL,
+  added_at INTEGER NOT NULL
+) WITHOUT ROWID;
+
+-- operators' suspensions of domains (suspended.ts); until: ms, or 2^53-1 for "until resumed"
+CREATE TABLE IF NOT EXISTS suspensions (domain TEXT PRIMARY KEY, until INTEGER NOT NULL, reason TEXT NOT NULL) WITHOUT ROWID;
 `;
 
 export const STATE_WAITING = 0;

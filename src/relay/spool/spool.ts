@@ -3,6 +3,8 @@
 // The scheduler claims work in bounded batches and bodies are read only when a connection is
 // ready to send them; messages accepted lately are also kept in a bounded memory cache for their
 // first attempt (recent-messages.ts).
+import { SuppressedTable } from './suppressed.ts';
+import { SuspendedTable } from './suspended.ts';
 import { closeSync, fsyncSync, mkdirSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
@@ -65,6 +67,9 @@ export class Spool {
   messages = 0;
   /** Recipients that were in a delivery attempt when the previous process died (possible duplicates). */
   readonly recoveredActive: number;
+  /** The suppression list and the operators' suspensions, kept beside the queue. */
+  readonly suppressed: SuppressedTable;
+  readonly suspensions: SuspendedTable;
   private readonly sql: Record<string, StatementSync>;
   private readonly recent = new RecentMessages(RECENT_BYTES);
 
@@ -108,6 +113,8 @@ export class Spool {
       oldest: p('SELECT received_at FROM messages WHERE id = (SELECT min(id) FROM messages WHERE lane = ?)'),
       nextDue: p(`SELECT min(next_at) AS next_at FROM recipients WHERE lane = ? AND state = ${STATE_WAITING}`),
     };
+    this.suppressed = new SuppressedTable(this.db, this.commits);
+    this.suspensions = new SuspendedTable(this.db, this.commits);
     for (const lane of options.lanes) this.counts.set(lane, { queued: 0, deferred: 0, active: 0 });
     this.commits.onRollback = () => this.recount();
     this.recoveredActive = Number(this.db.prepare(`UPDATE recipients SET state = ${STATE_WAITING} WHERE state = ${STATE_ACTIVE}`).run().changes);

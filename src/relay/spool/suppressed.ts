@@ -1,24 +1,19 @@
-// The suppression list: addresses that must not get mail (hard bounces, or added by an operator).
-// A table in the spool database, so it survives restarts and moves with the spool; lookups use
-// the primary key, one indexed read per claimed recipient.
-import type { StatementSync } from 'node:sqlite';
-import type { Spool } from '../spool/spool.ts';
+// The suppression list's table (spool/schema.ts: `suppressed`): addresses that must not get mail
+// (hard bounces, or added by an operator). Kept in the spool database, so it survives restarts
+// and moves with the spool; lookups use the primary key, one indexed read per claimed recipient.
+// The spool builds it and owns it; bounce/handler.ts decides what goes on it.
+import type { DatabaseSync, StatementSync } from 'node:sqlite';
+import type { GroupCommit } from './group-commit.ts';
 
 export interface Suppressed { address: string; reason: string; source: string; addedAt: string }
 
-export class SuppressionList {
-  private readonly spool: Spool;
+export class SuppressedTable {
+  private readonly commits: GroupCommit;
   private readonly sql: Record<string, StatementSync>;
 
-  constructor(spool: Spool) {
-    this.spool = spool;
-    spool.db.exec(`CREATE TABLE IF NOT EXISTS suppressed (
-      address  TEXT PRIMARY KEY,
-      reason   TEXT NOT NULL,
-      source   TEXT NOT NULL,
-      added_at INTEGER NOT NULL
-    ) WITHOUT ROWID`);
-    const p = (sql: string) => spool.db.prepare(sql);
+  constructor(db: DatabaseSync, commits: GroupCommit) {
+    this.commits = commits;
+    const p = (sql: string) => db.prepare(sql);
     this.sql = {
       get: p('SELECT reason, source, added_at FROM suppressed WHERE address = ?'),
       add: p('INSERT INTO suppressed (address, reason, source, added_at) VALUES (?, ?, ?, ?) ON CONFLICT (address) DO UPDATE SET reason = excluded.reason, source = excluded.source, added_at = excluded.added_at'),
@@ -36,13 +31,13 @@ export class SuppressionList {
   }
 
   add(address: string, reason: string, source: string): Promise<void> {
-    return this.spool.commits.run(() => {
+    return this.commits.run(() => {
       this.sql.add.run(address.toLowerCase(), reason.slice(0, 500), source, Date.now());
     });
   }
 
   remove(address: string): Promise<boolean> {
-    return this.spool.commits.run(() => Number(this.sql.remove.run(address.toLowerCase()).changes) > 0);
+    return this.commits.run(() => Number(this.sql.remove.run(address.toLowerCase()).changes) > 0);
   }
 
   /** A page of entries in address order, starting after `after`. */
