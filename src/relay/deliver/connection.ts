@@ -123,7 +123,7 @@ export async function runConnection(path: EgressPath, c: PathConnection, ctx: Co
     }
     if (ctx.stopping()) return;
     if (!conn || !hop) return ctx.unreachable(path, c.group, lane, `451 4.4.1 Connection failed: ${lastError}`);
-    path.connected(c, hop.mx);
+    path.connected(c, hop.mx, hop.address);
     const attempt: AttemptInfo = { mx: hop.mx, address: hop.address, tls: conn.secure };
     const profile = path.shaping.profile;
     let sent = 0;

@@ -3,8 +3,8 @@
 // question the dispatcher's connections ask after every message: what do I send next?
 //
 // Ready queues: per group of next hops (domains with the same MX set) and per lane. A connection
-// to a host serves every group whose MX set contains that host, so connections to the same host
-// and egress are interchangeable between lanes: after each message a connection takes the
+// to a host (by name or address) serves every group whose next hops contain that host, so
+// connections to the same host and egress are interchangeable between domains and lanes: after each message a connection takes the
 // highest-priority admitted job (a reminder overtakes the newsletter at the next message
 // boundary), and rate tokens are taken only when the job is picked, so they too go to the
 // highest lane first.
@@ -58,8 +58,9 @@ export interface PathConnection {
   group: HopGroup;
   /** The lane that asked for it, while it is being opened. */
   openingFor?: number;
-  /** The host it is connected to. */
+  /** The host it is connected to: its MX name and address. */
   host?: string;
+  address?: string;
   /** The group it was woken for, until it picks. */
   wokenFor?: HopGroup;
   wake?: (work: boolean) => void;
@@ -149,14 +150,24 @@ export class EgressPath {
   }
 
   enqueue(job: Job, group: HopGroup): void {
-    group.queues[job.lane.priority].push(job);
-    this.pump();
+    const g = this.attach(group);
+    g.queues[job.lane.priority].push(job);
+    this.pump(Date.now(), g);
   }
 
   /** A job refused with "not now" goes back to the front of its ready queue. */
   requeueFront(job: Job, group: HopGroup): void {
-    group.queues[job.lane.priority].unshift(job);
-    this.pump();
+    const g = this.attach(group);
+    g.queues[job.lane.priority].unshift(job);
+    this.pump(Date.now(), g);
+  }
+
+  /** The group as the path has it now (an idle group may have been dropped since the job was placed). */
+  private attach(group: HopGroup): HopGroup {
+    const current = this.groups.get(group.key);
+    if (current) return current;
+    this.groups.set(group.key, group);
+    return group;
   }
 
   private reservedAbove(p: number): number {
@@ -181,7 +192,7 @@ export class EgressPath {
   }
 
   private serves(c: PathConnection, g: HopGroup): boolean {
-    return g === c.group || (c.host !== undefined && g.hosts.has(c.host));
+    return g === c.group || (c.host !== undefined && (g.hosts.has(c.host) || g.hosts.has(c.address!)));
   }
 
   /** The next job for an open connection: the highest admitted lane first; `wait` when the rate says so. */
@@ -242,8 +253,9 @@ export class EgressPath {
   }
 
   /** The connection is up: it no longer counts as busy for the lane that asked for it. */
-  connected(c: PathConnection, host: string): void {
+  connected(c: PathConnection, host: string, address: string): void {
     c.host = host.toLowerCase();
+    c.address = address;
     this.openingDone(c);
   }
 
@@ -262,17 +274,33 @@ export class EgressPath {
     this.unwake(c);
     this.connections.delete(c);
     c.wake?.(false);
+    this.forgetIfIdle(c.group);
     this.pump();
+  }
+
+  /**
+   * A group with nothing queued, no connection of its own and no hold is dropped: a provider whose
+   * every customer domain has an MX name of its own (Microsoft 365) must not leave a group per
+   * domain behind for as long as the path lives.
+   */
+  private forgetIfIdle(g: HopGroup, now = Date.now()): void {
+    if (g.opening > 0 || g.woken > 0 || now < g.unreachableUntil || now < g.openAfter) return;
+    if (g.queues.some((q) => q.length > 0)) return;
+    for (const c of this.connections) if (c.group === g) return;
+    this.groups.delete(g.key);
   }
 
   /**
    * Gives queued jobs to idle connections that may send them, then opens connections where lanes
    * have jobs that no connection will pick up, highest lane first, as far as admission allows.
+   * `only`: just this group (new work there); otherwise every group, and those that got a
+   * connection go to the back, so that a busy group cannot keep the others waiting for the limit.
    */
-  pump(now = Date.now()): void {
+  pump(now = Date.now(), only?: HopGroup): void {
     if (this.stopped) return;
+    const opened = new Set<HopGroup>();
     for (let p = 0; p < this.lanes.length; p++) {
-      for (const g of this.groups.values()) {
+      for (const g of only ? [only] : this.groups.values()) {
         let want = g.queues[p].length - g.woken - g.opening;
         if (want <= 0) continue;
         if (!this.admits(p, now)) {
@@ -299,9 +327,11 @@ export class EgressPath {
           }
           want--;
           this.openConnection(g, p);
+          opened.add(g);
         }
       }
     }
+    if (!only) for (const g of opened) this.groups.delete(g.key) && this.groups.set(g.key, g);
   }
 
   private canOpen(p: number, now: number): boolean {
