@@ -74,3 +74,16 @@ cpu_report() {
 proc_cpu() {
   awk -v hz="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / hz}' "/proc/$1/stat"
 }
+
+# wait_for_line FILE PATTERN: waits (up to 30 s) until FILE has a line matching PATTERN.
+wait_for_line() {
+  for _ in $(seq 300); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done
+  echo "not ready: $1" >&2; cat "$1" >&2; exit 1
+}
+
+# stop_pids_and_remove DIR: kills the processes in the array `pids`, waits for them, removes DIR.
+stop_pids_and_remove() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$1"
+}

@@ -11,8 +11,8 @@ BASE=${BASE_PORT:-25400}
 NODE=node_modules/.bin/node
 work=$(mktemp -d /tmp/mailops-e2e-XXXXXX)
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT
+. bench/lib.sh
+trap 'stop_pids_and_remove "$work"' EXIT
 
 cat > "$work/lab.yaml" <<'YAML'
 profiles:
@@ -20,20 +20,16 @@ profiles:
     unknownUsers: { share: 0, prefix: unknown, reply: "550 5.1.1 <{recipient}>: User unknown" }
 YAML
 
-wait_for() { # FILE PATTERN
-  for _ in $(seq 300); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done
-  echo "not ready: $1" >&2; cat "$1" >&2; exit 1
-}
 
 profile_args=(--profiles "$work/lab.yaml" --profile lab)
 [ "${PROFILE:-lab}" = default ] && profile_args=(--greylist-delay 5s)
 "$NODE" bin/mailops sink --smtp 127.0.0.1:$((BASE + 2)) --http 127.0.0.1:$((BASE + 3)) "${profile_args[@]}" --no-tls --quiet > "$work/sink.log" 2>&1 &
 sink_pid=$!; pids+=("$sink_pid")
-wait_for "$work/sink.log" "SMTP on"
+wait_for_line "$work/sink.log" "SMTP on"
 "$NODE" bin/mailops relay start --smtp 127.0.0.1:$BASE --http 127.0.0.1:$((BASE + 1)) --spool "$work/spool" \
   --smarthost 127.0.0.1:$((BASE + 2)) > "$work/relay.log" 2>&1 &
 relay_pid=$!; pids+=("$relay_pid")
-wait_for "$work/relay.log" '"listening"'
+wait_for_line "$work/relay.log" '"listening"'
 
 hwm() { awk '/VmHWM/ { printf "%d MB", $2 / 1024 }' "/proc/$1/status"; }
 start=$(date +%s.%N)

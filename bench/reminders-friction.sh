@@ -23,18 +23,14 @@ BASELINE=${BASELINE:-60}
 NODE=node_modules/.bin/node
 work=$(mktemp -d /tmp/mailops-friction-XXXXXX)
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT
+. bench/lib.sh
+trap 'stop_pids_and_remove "$work"' EXIT
 
-wait_for() { # FILE PATTERN
-  for _ in $(seq 300); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done
-  echo "not ready: $1" >&2; cat "$1" >&2; exit 1
-}
 
 SINK_SMTP=$((BASE + 2)); SINK_HTTP=$((BASE + 3)); DNS=$((BASE + 4))
 "$NODE" bin/mailops sink --dns 127.0.0.1:$DNS --smtp 127.0.0.1:$SINK_SMTP --http 127.0.0.1:$SINK_HTTP --quiet > "$work/sink.log" 2>&1 &
 sink_pid=$!; pids+=("$sink_pid")
-wait_for "$work/sink.log" "SMTP on"
+wait_for_line "$work/sink.log" "SMTP on"
 
 case "$MODE" in
   separate) lanes='lanes:
@@ -52,7 +48,7 @@ smarthost=()
 [ "$MODE" = smarthost ] && smarthost=(--smarthost 127.0.0.1:$SINK_SMTP)
 "$NODE" bin/mailops relay start --config "$work/relay.yaml" --smtp 127.0.0.1:$BASE --http 127.0.0.1:$((BASE + 1)) --spool "$work/spool" "${smarthost[@]}" > "$work/relay.log" 2>&1 &
 relay_pid=$!; pids+=("$relay_pid")
-wait_for "$work/relay.log" '"listening"'
+wait_for_line "$work/relay.log" '"listening"'
 
 # the shipped scenario, with a drain that fits a benchmark (the newsletter itself drains for an hour at the providers' rates)
 sed "s/^drainTimeout:.*/drainTimeout: ${DRAIN}s/" scenarios/reminders-during-newsletter.yaml > "$work/scenario.yaml"
