@@ -23,6 +23,8 @@ export interface RunOptions {
   onProgress?: (p: Progress) => void;
   /** Aborts sending (SIGINT): in-flight transactions complete, the report is still written. */
   signal?: AbortSignal;
+  /** With a sink: the drain's quiet period (default DRAIN_QUIET_MS in sink-client.ts); tests shorten it. */
+  drainQuietMs?: number;
 }
 
 export interface Progress {
@@ -118,10 +120,13 @@ export async function runLoad(o: RunOptions): Promise<Report> {
     // A read still on its way would otherwise land after the drain's fresher copies.
     await timelineRead;
     let shown = 0;
-    arrival = await waitForArrival(o.sink, before, metrics.accepted, s.drainTimeout, arrivalTimeline!, (a) => {
-      if (a.drainMs - shown < 1000) return;
-      shown = a.drainMs;
-      o.onProgress?.(progress('draining', a.arrived));
+    arrival = await waitForArrival(o.sink, before, metrics.accepted, s.drainTimeout, arrivalTimeline!, {
+      quietMs: o.drainQuietMs,
+      onPoll: (a) => {
+        if (a.drainMs - shown < 1000) return;
+        shown = a.drainMs;
+        o.onProgress?.(progress('draining', a.arrived));
+      },
     });
   }
   const report = buildReport({

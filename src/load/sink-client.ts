@@ -1,8 +1,10 @@
 // Reads the mailops sink's /api/v1/stats and waits, after sending, until every injected message
-// has arrived or been refused for good (or the drain timeout passes). Counts are taken as deltas
-// from a snapshot before the run, so a long-running sink can serve several runs; the sink's arrival
-// timeline is collected bucket by bucket and cut to the run's window the same way. Talks to the
-// sink over HTTP only (the sink types are imported for their shape, nothing runs from there).
+// has arrived or been refused for good, or the rest is deferred at the sink (held by the relay
+// after a 4xx) and nothing has moved for a quiet period, or the drain timeout passes. Counts are
+// taken as deltas from a snapshot before the run, so a long-running sink can serve several runs;
+// the sink's arrival timeline is collected bucket by bucket and cut to the run's window the same
+// way. Talks to the sink over HTTP only (the sink types are imported for their shape, nothing
+// runs from there).
 import { LANES, type Lane } from './scenario/types.ts';
 import type { ArrivalBucket, ArrivalTimelineSnapshot, BucketLane } from '../sink/arrival-timeline.ts';
 import type { RefusalCount } from '../sink/refusals.ts';
@@ -19,6 +21,8 @@ export interface SinkStats {
   /** Absent from sinks older than the timeline. */
   arrivalTimeline?: ArrivalTimelineSnapshot;
   refusals?: RefusalCount[];
+  /** Recipients the sink is deferring right now (latest answer a 4xx); absent from older sinks. */
+  deferredNow?: number;
 }
 
 /** One second of arrivals at the sink during the run. */
@@ -33,6 +37,11 @@ export interface Arrival {
   arrived: number;
   /** Permanent refusals (5xx at MAIL, RCPT or end of data) the sink gave during this run. */
   refused: number;
+  /**
+   * Messages neither arrived nor refused whose recipient the sink is deferring at the last poll
+   * (its `deferredNow`, at most the shortfall): held by the relay after a 4xx, not lost.
+   */
+  deferred: number;
   duplicates: number;
   byLane: SinkStats['byLane'];
   byProfile: Record<string, number>;
@@ -41,10 +50,25 @@ export interface Arrival {
   refusals: RefusalCount[];
   /** Arrival latency per lane per second of the run; [] from a sink without a timeline. */
   timeline: ArrivalPoint[];
-  /** ms from the end of sending until the counts were complete (or the timeout). */
+  /** ms from the end of sending until the wait ended (complete, quiet with the rest deferred, or the timeout). */
   drainMs: number;
+  /** Every message accounted for: arrived, refused or deferred at the sink. */
   complete: boolean;
 }
+
+/**
+ * How long the arrived, refused and deferred counts must stand still before a drain whose
+ * remaining messages are all deferred at the sink stops waiting. A recipient also counts as
+ * deferred for a moment when the sink rate-limits a relay that is still delivering (a 421 at
+ * RCPT), so "the rest is deferred" alone could end a drain in the middle of delivery. A relay at
+ * work, even one held to a provider's rate, lands a message every second or so; a relay that
+ * only retries mailboxes that stay full changes none of the counts (each retry gets the same
+ * 4xx). 15 s of standstill tells the two apart with a wide margin, and costs a run little.
+ */
+export const DRAIN_QUIET_MS = 15_000;
+
+/** How often the drain reads the sink's stats. */
+const DRAIN_POLL_MS = 200;
 
 /** `since` (epoch ms, the sink's clock): the arrival timeline from then on instead of its last minute. */
 export async function fetchSinkStats(base: string, since?: number): Promise<SinkStats> {
@@ -136,30 +160,56 @@ export class RunArrivalTimeline {
   }
 }
 
-/** Polls until arrived + refused >= expected, or `timeoutMs` passes; every poll adds to `timeline`. */
+export interface DrainOptions {
+  /** Quiet period before a drain whose rest is all deferred ends; default DRAIN_QUIET_MS (tests shorten it). */
+  quietMs?: number;
+  onPoll?: (progress: { arrived: number; drainMs: number }) => void;
+}
+
+/**
+ * Polls until arrived + refused >= expected; or until the rest is deferred at the sink
+ * (arrived + refused + deferredNow >= expected) and arrivals, refusals and deferrals have not
+ * changed for `quietMs`; or until `timeoutMs` passes. Every poll adds to `timeline`.
+ */
 export async function waitForArrival(base: string, before: SinkStats, expected: number, timeoutMs: number, timeline: RunArrivalTimeline,
-  onPoll?: (progress: { arrived: number; drainMs: number }) => void): Promise<Arrival> {
+  options: DrainOptions = {}): Promise<Arrival> {
+  const quietMs = options.quietMs ?? DRAIN_QUIET_MS;
   const start = Date.now();
+  let countsBefore = '';
+  let movedAt = start;
   for (;;) {
     const now = await fetchSinkStats(base, timeline.since());
     timeline.add(now);
     const arrived = tagged(now) - tagged(before);
     const refused = refusals(now) - refusals(before);
     const duplicates = now.duplicates - before.duplicates;
-    const drainMs = Date.now() - start;
-    const complete = arrived - duplicates + refused >= expected;
-    onPoll?.({ arrived, drainMs });
-    if (!complete && drainMs < timeoutMs) {
-      await new Promise((r) => setTimeout(r, 200));
+    // deferredNow is the sink's current set, not a delta: recipients it defers are deferred whatever
+    // run their mail came from, and an earlier run's are gone after a reset (--sink-reset).
+    const deferredNow = now.deferredNow ?? 0;
+    const polledAt = Date.now();
+    const drainMs = polledAt - start;
+    const settled = arrived - duplicates + refused;
+    // Any change, a new deferral included, means the relay is still at work: the quiet period restarts.
+    const countsNow = `${arrived} ${refused} ${deferredNow}`;
+    if (countsNow !== countsBefore) {
+      countsBefore = countsNow;
+      movedAt = polledAt;
+    }
+    const complete = settled >= expected;
+    const restDeferred = settled + deferredNow >= expected;
+    options.onPoll?.({ arrived, drainMs });
+    if (!complete && !(restDeferred && polledAt - movedAt >= quietMs) && drainMs < timeoutMs) {
+      await new Promise((r) => setTimeout(r, DRAIN_POLL_MS));
       continue;
     }
+    const deferred = Math.max(0, Math.min(deferredNow, expected - settled));
     const byLane: SinkStats['byLane'] = {};
     for (const [lane, l] of Object.entries(now.byLane ?? {})) {
       const count = l.count - (before.byLane?.[lane]?.count ?? 0);
       if (count > 0) byLane[lane] = { count, latencyMs: l.latencyMs };
     }
     return {
-      arrived, refused, duplicates, drainMs, complete, byLane,
+      arrived, refused, deferred, duplicates, drainMs, complete: settled + deferred >= expected, byLane,
       byProfile: delta(now.byProfile ?? {}, before.byProfile ?? {}),
       replies: delta(now.replies ?? {}, before.replies ?? {}),
       refusals: refusalDelta(now.refusals ?? [], before.refusals ?? []),

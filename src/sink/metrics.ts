@@ -16,6 +16,7 @@ export function prometheus(s: StatsSnapshot): string {
   metric('mailops_sink_bytes_total', 'counter', 'Message bytes accepted.', [['', s.bytes]]);
   metric('mailops_sink_connections_total', 'counter', 'SMTP connections accepted.', [['', s.connections.total]]);
   metric('mailops_sink_connections_open', 'gauge', 'SMTP connections open now.', [['', s.connections.open]]);
+  metric('mailops_sink_deferred_recipients', 'gauge', 'Recipients whose latest answer was a 4xx at RCPT or end of data.', [['', s.deferredNow]]);
   metric('mailops_sink_recipients_total', 'counter', 'Accepted recipients by domain.',
     Object.entries(s.byDomain).map(([d, n]) => [`{domain="${label(d)}"}`, n]));
   metric('mailops_sink_profile_recipients_total', 'counter', 'Accepted recipients by provider profile.',

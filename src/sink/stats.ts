@@ -1,10 +1,12 @@
 // What the sink counts. Counters and fixed-size histograms only, so memory stays flat however many
 // messages arrive: label sets (domains, lanes, refusal replies) are capped, overflow goes to one
-// "(other)" entry; arrival latency over time is a bounded ring of one-second buckets. Sessions and
-// the DKIM sampler call it; it touches nothing else.
+// "(other)" entry; arrival latency over time is a bounded ring of one-second buckets; the
+// recipients deferred right now are a capped set. Sessions and the DKIM sampler call it; it
+// touches nothing else.
 import type * as hdr from 'hdr-histogram-js';
 import { ArrivalTimeline, MAX_LATENCY_MS, latencyHistogram, percentile, type ArrivalTimelineSnapshot } from './arrival-timeline.ts';
 import { SeqTracker } from './dedupe.ts';
+import { DeferredRecipients } from './deferred.ts';
 import type { LoadTag } from './load-header.ts';
 import { refusalCounts, refusalKey, type RefusalCount, type RefusalSource } from './refusals.ts';
 
@@ -31,6 +33,10 @@ export interface StatsSnapshot {
   /** Every 4xx/5xx counted in `replies`, by profile, phase and normalised reply; most frequent first. */
   refusals: RefusalCount[];
   connections: { total: number; open: number };
+  /** Recipients whose latest answer was a 4xx at RCPT or end of data: their mail is held by the sender. */
+  deferredNow: number;
+  /** 4xx answers to recipients left out of `deferredNow` because its set was full. */
+  deferredUntracked: number;
   dkim: Record<DkimResult | 'sampled' | 'skipped', number>;
   since: string;
 }
@@ -58,24 +64,29 @@ export class Stats {
   readonly refusals = new Map<string, number>();
   readonly dkim = Object.fromEntries([...DKIM_RESULTS, 'sampled', 'skipped'].map((k) => [k, 0])) as StatsSnapshot['dkim'];
   readonly seqs = new SeqTracker();
+  readonly deferred: DeferredRecipients;
   private readonly maxDomains: number;
   private readonly maxLanes: number;
   private readonly maxRefusals: number;
 
-  constructor(limits: { maxDomains?: number; maxLanes?: number; maxRefusals?: number } = {}) {
+  constructor(limits: { maxDomains?: number; maxLanes?: number; maxRefusals?: number; maxDeferred?: number } = {}) {
     this.maxDomains = limits.maxDomains ?? 10_000;
     this.maxLanes = limits.maxLanes ?? 64;
     this.maxRefusals = limits.maxRefusals ?? 256;
+    this.deferred = new DeferredRecipients(limits.maxDeferred);
   }
 
   /**
    * A reply at a counted phase. `refusal` (whose reply, its template, the values it was rendered
-   * with) labels a 4xx/5xx by provider and reply; without it only the code is known.
+   * with) labels a 4xx/5xx by provider and reply; without it only the code is known. `recipients`:
+   * the addresses the reply decides on (at RCPT the one named, at end of data the message's), so
+   * that a 4xx defers them and an acceptance or 5xx settles them.
    */
-  reply(phase: ReplyPhase, code: number, refusal?: RefusalSource): void {
+  reply(phase: ReplyPhase, code: number, refusal?: RefusalSource, recipients?: readonly string[]): void {
     const map = this.replies[phase];
     map.set(code, (map.get(code) ?? 0) + 1);
     if (code >= 400) bump(this.refusals, refusalKey(phase, code, refusal), 1, this.maxRefusals);
+    if (recipients) this.deferred.answered(recipients, code);
   }
 
   /** An accepted message: one count per accepted recipient's domain and profile. */
@@ -139,6 +150,8 @@ export class Stats {
       arrivalTimeline: this.arrivalTimeline.snapshot(Date.now()),
       refusals: refusalCounts(this.refusals),
       connections: { total: this.connections, open: this.open },
+      deferredNow: this.deferred.size,
+      deferredUntracked: this.deferred.untracked,
       dkim: { ...this.dkim },
       since: new Date(this.since).toISOString(),
     };
@@ -155,5 +168,6 @@ export class Stats {
     this.refusals.clear();
     for (const key of Object.keys(this.dkim) as (keyof StatsSnapshot['dkim'])[]) this.dkim[key] = 0;
     this.seqs.clear();
+    this.deferred.clear();
   }
 }

@@ -64,8 +64,9 @@ export function buildReport(b: BuildInput): Report {
       entries: [...m.errors.values()].sort((x, y) => y.count - x.count).slice(0, 100), connections: { ...m.connectionErrors },
     },
     arrival: b.arrival ? {
-      arrived: b.arrival.arrived, refused: b.arrival.refused, duplicates: b.arrival.duplicates,
-      missing: Math.max(0, m.accepted - (b.arrival.arrived - b.arrival.duplicates) - b.arrival.refused),
+      arrived: b.arrival.arrived, refused: b.arrival.refused, deferred: b.arrival.deferred, duplicates: b.arrival.duplicates,
+      // Deferred mail is held by the relay, as it should be: missing is what was lost or never presented.
+      missing: Math.max(0, m.accepted - (b.arrival.arrived - b.arrival.duplicates) - b.arrival.refused - b.arrival.deferred),
       // More arrivals than injections: another run's mail was still draining into the same sink.
       unexpected: Math.max(0, b.arrival.arrived - b.arrival.duplicates + b.arrival.refused - m.accepted),
       drainMs: b.arrival.drainMs, complete: b.arrival.complete, byProfile: b.arrival.byProfile, replies: b.arrival.replies,

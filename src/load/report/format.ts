@@ -26,6 +26,12 @@ export function bytes(n: number): string {
   return `${n} B`;
 }
 
+/** How the drain wait ended: "12.3 s", "15.2 s (the rest deferred at the sink)" or "300.0 s (timed out)". */
+export function drainText(a: NonNullable<Report['arrival']>): string {
+  const how = !a.complete ? ' (timed out)' : a.deferred > 0 ? ' (the rest deferred at the sink)' : '';
+  return `${(a.drainMs / 1000).toFixed(1)} s${how}`;
+}
+
 /** Threshold values in the unit the metric is written in. */
 export function thresholdValue(metric: string, value: number | null): string {
   if (value === null) return 'n/a';

@@ -6,7 +6,7 @@
 import { LANES, type Lane } from '../scenario/types.ts';
 import { PHASES } from '../measure/metrics.ts';
 import type { Report } from './model.ts';
-import { bytes, int, ms, pct, replyText, thresholdValue, worstArrivalLine } from './format.ts';
+import { bytes, drainText, int, ms, pct, replyText, thresholdValue, worstArrivalLine } from './format.ts';
 import { barChart, esc, lineChart, type Series } from './svg.ts';
 
 const LANE_COLOR: Record<Lane, string> = { transactional: '#d62728', member: '#2ca02c', bulk: '#1f77b4' };
@@ -98,7 +98,7 @@ ${r.interrupted ? '<p class="bad">Interrupted: sending was stopped early; the nu
 <span class="kpi"><b>${r.totals.throughput.toFixed(1)}/s</b>average throughput</span>
 <span class="kpi"><b>${ms(r.send.p99)}</b>send p99</span>
 <span class="kpi"><b>${bytes(r.totals.bytes)}</b>sent</span>
-${a ? `<span class="kpi"><b>${int(a.missing)}</b>missing (arrived ${int(a.arrived)}, refused ${int(a.refused)})</span>` : ''}
+${a ? `<span class="kpi"><b>${int(a.missing)}</b>missing (arrived ${int(a.arrived)}, refused ${int(a.refused)}, deferred ${int(a.deferred)})</span>` : ''}
 </div>
 <h2>Thresholds</h2>
 ${thresholdRows.length ? table(['threshold', 'actual', 'result'], thresholdRows) : '<p>No thresholds in this scenario.</p>'}
@@ -124,7 +124,7 @@ ${refusalRows.length ? table(['profile', 'phase', 'reply', 'count'], refusalRows
 <h2>Generator memory</h2>
 <p>Messages are generated on the fly: memory should stay flat however many are sent. Body templates held: ${bytes(r.generator.templateBytes)}.</p>
 ${memory}
-${a ? `<h2>Arrival at the sink</h2>${table(['arrived', 'refused (5xx)', 'duplicates', 'missing', 'drain'], [[int(a.arrived), int(a.refused), int(a.duplicates), int(a.missing), `${(a.drainMs / 1000).toFixed(1)} s${a.complete ? '' : ' (timed out)'}`]])}
+${a ? `<h2>Arrival at the sink</h2>${table(['arrived', 'refused (5xx)', 'deferred (4xx, held by the relay)', 'duplicates', 'missing', 'drain'], [[int(a.arrived), int(a.refused), int(a.deferred), int(a.duplicates), int(a.missing), esc(drainText(a))]])}
 ${table(['sink profile', 'messages'], Object.entries(a.byProfile).map(([k, v]) => [esc(k), int(v)]))}` : ''}
 <script>
 document.body.dataset.renderedLines = String([...document.querySelectorAll('polyline.series')].filter((p) => p.getTotalLength() > 0).length);

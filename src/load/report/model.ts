@@ -50,7 +50,13 @@ export interface Report {
     byPhase: Record<string, number>; entries: ErrorEntry[]; connections: Record<string, number>;
   };
   arrival: null | {
-    arrived: number; refused: number; duplicates: number; missing: number; unexpected: number; drainMs: number; complete: boolean;
+    arrived: number; refused: number;
+    /** Held by the relay after a 4xx from the sink: the recipient was deferred at the sink when the drain ended. */
+    deferred: number;
+    duplicates: number;
+    /** accepted − (arrived − duplicates) − refused − deferred, at least 0: lost, or not yet presented to the sink. */
+    missing: number;
+    unexpected: number; drainMs: number; complete: boolean;
     byProfile: Record<string, number>; replies: Record<string, number>;
     /** Arrival latency (ms) per lane per second at the sink, within this run; [] from a sink without a timeline. */
     timeline: ArrivalPoint[];

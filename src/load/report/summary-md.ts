@@ -3,7 +3,7 @@
 import { LANES } from '../scenario/types.ts';
 import { PHASES } from '../measure/metrics.ts';
 import type { Report } from './model.ts';
-import { bytes, int, ms, pct, replyText, thresholdValue, worstArrivalLine } from './format.ts';
+import { bytes, drainText, int, ms, pct, replyText, thresholdValue, worstArrivalLine } from './format.ts';
 
 /** Deferral reasons in the header list; the table further down has more. */
 const TOP_REASONS = 3;
@@ -20,8 +20,9 @@ export function renderSummary(r: Report): string {
   out.push(`- accepted ${int(r.totals.accepted)} of ${int(r.totals.attempted)} (${pct(r.totals.errorRate)} errors), ${bytes(r.totals.bytes)}`);
   out.push(`- throughput ${r.totals.throughput.toFixed(1)} msgs/s on average, peak ${int(r.totals.peakThroughput)} msgs/s in a 1 s bucket`);
   if (r.arrival) {
-    out.push(`- arrived at the sink ${int(r.arrival.arrived)}, refused by it ${int(r.arrival.refused)}, duplicates ${int(r.arrival.duplicates)}, ` +
-      `**missing ${int(r.arrival.missing)}**; drain took ${(r.arrival.drainMs / 1000).toFixed(1)} s${r.arrival.complete ? '' : ' (timed out)'}`);
+    out.push(`- arrived at the sink ${int(r.arrival.arrived)}, refused by it ${int(r.arrival.refused)}, ` +
+      `deferred by it ${int(r.arrival.deferred)} (held by the relay after a 4xx), duplicates ${int(r.arrival.duplicates)}, ` +
+      `**missing ${int(r.arrival.missing)}**; drain took ${drainText(r.arrival)}`);
     if (r.arrival.unexpected) out.push(`- **${int(r.arrival.unexpected)} more arrivals than injections**: another run was still draining into this sink; arrival figures are not this run's alone`);
     const worst = worstArrivalLine(r, 'transactional');
     if (worst) out.push(`- ${worst}`);

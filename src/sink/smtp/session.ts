@@ -36,7 +36,7 @@ export interface SessionContext {
   sessions: Set<Session>;
 }
 
-interface Recipient { domain: string; profile: string; p: Profile }
+interface Recipient { address: string; domain: string; profile: string; p: Profile }
 type After = 'close' | 'starttls';
 
 const END = Buffer.from('\r\n.\r\n');
@@ -188,13 +188,16 @@ export class Session {
     this.socket.end();
   }
 
-  /** `profile`: whose reply this is, for the refusal counts (another recipient's on the shared port). */
-  private refuse(phase: ReplyPhase, refusal: Refusal, vars: ReplyVars, delayMs: number, profile = this.profile): void {
+  /**
+   * `profile`: whose reply this is, for the refusal counts (another recipient's on the shared port).
+   * `recipients`: whom the reply is about, so a 4xx counts them as deferred now (see deferred.ts).
+   */
+  private refuse(phase: ReplyPhase, refusal: Refusal, vars: ReplyVars, delayMs: number, profile = this.profile, recipients?: readonly string[]): void {
     if (refusal.silent) {
       this.after('close');
       return;
     }
-    this.ctx.stats.reply(phase, refusal.reply.code, { profile: profile?.name, reply: refusal.reply, vars });
+    this.ctx.stats.reply(phase, refusal.reply.code, { profile: profile?.name, reply: refusal.reply, vars }, recipients);
     this.respond(refusal.reply.render(vars), delayMs, refusal.close ? 'close' : undefined);
   }
 
@@ -294,22 +297,22 @@ export class Session {
     const delay = this.delay('rcpt', profile);
     const now = Date.now();
     if (this.recipients.length >= MAX_RECIPIENTS) {
-      this.ctx.stats.reply('rcpt', 452);
+      this.ctx.stats.reply('rcpt', 452, undefined, [address]);
       return this.respond('452 4.5.3 Error: too many recipients\r\n', delay);
     }
     if (!this.profile) {
       // On the shared port the first recipient decides which provider this connection talks to:
       // the connection-level checks (refusal, connection cap) and MAIL-phase throttling run now.
       const refused = policy.bind(profile, this.ip, this.server);
-      if (refused) return this.refuse('rcpt', refused, vars(), delay, profile);
+      if (refused) return this.refuse('rcpt', refused, vars(), delay, profile, [address]);
       this.profile = profile;
       this.bound = true;
       const throttled = policy.rate(profile, this.ip, 'mail', now, this.server);
-      if (throttled) return this.refuse('rcpt', throttled, vars(), delay);
+      if (throttled) return this.refuse('rcpt', throttled, vars(), delay, profile, [address]);
     }
     const refusal = policy.rate(profile, this.ip, 'rcpt', now, this.server) ?? policy.recipient(profile, address, this.sender, this.ip, this.secure, now);
-    if (refusal) return this.refuse('rcpt', refusal, vars(), delay, profile);
-    this.recipients.push({ domain, profile: profile.name, p: profile });
+    if (refusal) return this.refuse('rcpt', refusal, vars(), delay, profile, [address]);
+    this.recipients.push({ address, domain, profile: profile.name, p: profile });
     this.ctx.stats.reply('rcpt', 250);
     this.respond('250 2.1.5 Ok\r\n', delay);
   }
@@ -394,14 +397,16 @@ export class Session {
     const capture = this.capture;
     this.capture = null;
     this.reset();
+    // The end of data decides on every recipient of the message: accepted, deferred or refused.
+    const addresses = recipients.map((r) => r.address);
     if (this.size > ctx.maxSize) {
-      ctx.stats.reply('dataEnd', 552);
+      ctx.stats.reply('dataEnd', 552, undefined, addresses);
       return this.respond('552 5.3.4 Error: message size exceeds fixed limit\r\n', delay);
     }
     const profiles = recipients.map((r) => r.p);
     for (const p of profiles) {
       const refusal = ctx.policy.rate(p, this.ip, 'dataEnd', now, this.server);
-      if (refusal) return this.refuse('dataEnd', refusal, this.vars({ domain: recipients[0].domain }), delay, p);
+      if (refusal) return this.refuse('dataEnd', refusal, this.vars({ domain: recipients[0].domain }), delay, p, addresses);
     }
     ctx.stats.message(recipients, this.size, this.header.length > 20 ? parseLoadTag(this.header) : undefined, now);
     ctx.policy.accepted(profiles, this.ip, now, this.server);
@@ -410,7 +415,7 @@ export class Session {
       const raw = Buffer.concat(capture);
       ctx.dkim.verify(unstuff(trim < 0 ? raw.subarray(0, Math.max(0, raw.length + trim)) : raw));
     }
-    ctx.stats.reply('dataEnd', 250);
+    ctx.stats.reply('dataEnd', 250, undefined, addresses);
     this.respond(`250 2.0.0 Ok: queued as S${(++queueId).toString(16).toUpperCase()}\r\n`, delay);
   }
 
