@@ -5,7 +5,7 @@ import { collect, examples, positiveInt } from './usage.ts';
 export function registerTop(program: Command): void {
   program
     .command('top')
-    .description('live dashboard of queue depth, rates, latency, destinations and events per lane across relay nodes')
+    .description('live dashboard of queue depth, rates, latency, destinations, egress paths and events per lane across relay nodes')
     .option('--node <url>', 'relay HTTP API to watch (repeatable; default http://127.0.0.1:8025)', collect)
     .option('--interval <duration>', 'refresh interval', '1s')
     .option('--history <duration>', 'how far back the depth chart reaches', '5m')
@@ -18,6 +18,6 @@ export function registerTop(program: Command): void {
       'mailops top --interval 2s --history 15m',
       'mailops top --once',
       'mailops top --once --json --node http://relay1:8025 | jq .lanes',
-    ]) + '\nKeys: q quits, n/p switch between the aggregate and each node, d shows destinations by domain or provider, ? shows help.\nSee docs/top.md.\n')
+    ]) + '\nKeys: q quits, n/p switch between the aggregate and each node, d shows destinations by domain, by provider or egress paths, ? shows help.\nSee docs/top.md.\n')
     .action(async (options) => (await import('../tui/run.ts')).runTop(options));
 }

@@ -1,12 +1,14 @@
 // The dashboard's state across polls: per node its recent readings, health and event feed, and the
 // depth history for the chart. `tick()` polls every node once (never two polls of one node at a
-// time); `snapshot(view)` turns the state into plain data for either renderer.
+// time); `snapshot(view)` turns the state into plain data for either renderer. Egress paths are
+// listed per node, never summed: each node shapes its own.
+// May touch: the network through poll.ts and events.ts; no terminal, no files.
 import { providerOf } from '../load/generate/recipients.ts';
 import { EventFeed } from './events.ts';
 import { formatEvent } from './event-format.ts';
 import { pollNode } from './poll.ts';
 import { baseline, laneRow, nodeLanes, sumLanes, type LaneTotals } from './stats.ts';
-import type { DestinationState, DomainRow, EventLine, NodeRow, NodeStatus, ProviderRow, Reading, Snapshot } from './types.ts';
+import type { DestinationState, DomainRow, EventLine, NodeRow, NodeStatus, PathRow, PathState, ProviderRow, Reading, Snapshot } from './types.ts';
 
 export interface DashboardOptions {
   nodes: string[];
@@ -33,6 +35,9 @@ function worse(row: DomainRow | ProviderRow, state: DestinationState, error: str
 }
 const EVENT_LINES = 50;
 const STATE_RANK: Record<DestinationState, number> = { waiting: 0, ok: 1, deferring: 2, failing: 3, paused: 4 };
+/** How much a lane's path state holds its mail back; a state this dashboard does not know ranks as active. */
+const PATH_STATE_RANK: Record<string, number> = { active: 0, reduced: 1, paused: 2, suspended: 3 };
+const pathRank = (state: PathState) => PATH_STATE_RANK[state] ?? 0;
 
 class NodeState {
   readonly url: string;
@@ -144,6 +149,7 @@ export class Dashboard {
       lanes: [...lanes].map(([lane, t]) => laneRow(lane, t)),
       messages: up.reduce((sum, n) => sum + (n.readings.at(-1)?.queue?.total ?? 0), 0),
       ...this.destinations(up, now),
+      ...this.paths(up),
       events: this.eventLines(nodes),
       history: this.history(nodes),
     };
@@ -186,6 +192,26 @@ export class Dashboard {
       domains: domains.slice(0, this.options.top),
       providers: [...providers.values()].sort((a, b) => b.queued - a.queued || a.provider.localeCompare(b.provider)),
     };
+  }
+
+  /**
+   * Every egress path of the nodes in view, held back or busy first. Not summed over nodes: each
+   * node shapes its own paths, and a pause on one node says nothing about another's.
+   */
+  private paths(nodes: NodeState[]): Pick<Snapshot, 'paths' | 'suspended'> {
+    const paths: PathRow[] = [];
+    const suspended: Snapshot['suspended'] = [];
+    for (const node of nodes) {
+      const reading = node.readings.at(-1);
+      for (const path of reading?.paths ?? []) {
+        const state = path.lanes.reduce((worst, l) => (pathRank(l.state) > pathRank(worst) ? l.state : worst), 'active');
+        paths.push({ ...path, node: node.name, state, queued: path.lanes.reduce((sum, l) => sum + l.queued, 0) });
+      }
+      for (const s of reading?.suspended ?? []) suspended.push({ ...s, node: node.name });
+    }
+    paths.sort((a, b) => pathRank(b.state) - pathRank(a.state) || b.queued - a.queued || b.connections - a.connections ||
+      a.site.localeCompare(b.site) || a.egress.localeCompare(b.egress) || a.node.localeCompare(b.node));
+    return { paths, suspended };
   }
 
   /** Every domain the nodes' summaries name, with state from the event feeds, busiest first. */

@@ -1,9 +1,11 @@
 // One poll of one relay node over its HTTP API. /health decides whether the node is up; the other
 // endpoints are read defensively (a missing or malformed answer becomes a `problem`, never a throw)
 // so that a half-upgraded or misbehaving node still shows what it can.
+// May touch: the network (GETs to the node's API), nothing else.
 import { getText } from './http.ts';
 import { parsePrometheus } from './prometheus.ts';
-import { OUTCOMES, type Counters, type CumulativeHistogram, type DomainQueue, type LaneQueue, type Reading } from './types.ts';
+import { zeroCounters } from './stats.ts';
+import { OUTCOMES, type Counters, type CumulativeHistogram, type DomainQueue, type EgressPath, type LaneQueue, type PathLane, type Reading, type ShapingAction, type SuspendedDomain } from './types.ts';
 
 export class NodeDown extends Error {
   override name = 'NodeDown';
@@ -27,6 +29,8 @@ function json(path: string, body: string): any {
 
 const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v) && v >= 0;
 const isObject = (v: unknown): v is Record<string, any> => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isText = (v: unknown): v is string => typeof v === 'string';
+const texts = (v: unknown): string[] => (Array.isArray(v) ? v.filter(isText) : []);
 
 function readQueue(body: any): Reading['queue'] {
   if (!isObject(body) || !isObject(body.lanes)) throw new Error('no "lanes" object');
@@ -52,6 +56,35 @@ function readSummary(body: any): Record<string, DomainQueue[]> {
   return out;
 }
 
+function readLane(lane: string, v: Record<string, any>): PathLane {
+  return {
+    lane, state: isText(v.state) ? v.state : 'active', limit: isCount(v.limit) ? v.limit : 0, busy: isCount(v.busy) ? v.busy : 0,
+    queued: isCount(v.queued) ? v.queued : 0, pausedUntil: isText(v.pausedUntil) ? v.pausedUntil : undefined, reply: isText(v.reply) ? v.reply : undefined,
+  };
+}
+
+function readAction(v: unknown): ShapingAction | undefined {
+  if (!isObject(v) || !isText(v.action) || !isText(v.at)) return undefined;
+  return {
+    action: v.action, lanes: texts(v.lanes), at: v.at, until: isText(v.until) ? v.until : undefined,
+    limit: isCount(v.limit) ? v.limit : undefined, reply: isText(v.reply) ? v.reply : '', by: isText(v.by) ? v.by : '',
+  };
+}
+
+/** GET /api/v1/destinations: egress paths with their shaping state, and suspended domains. */
+function readDestinations(body: any): { paths: EgressPath[]; suspended: SuspendedDomain[] } {
+  if (!isObject(body) || !Array.isArray(body.paths)) throw new Error('no "paths" array');
+  const paths = body.paths.filter((p: unknown) => isObject(p) && isText(p.egress) && isText(p.site)).map((p: Record<string, any>): EgressPath => ({
+    egress: p.egress, site: p.site, profile: isText(p.profile) ? p.profile : '',
+    connections: isCount(p.connections) ? p.connections : 0, maxConnections: isCount(p.maxConnections) ? p.maxConnections : 0,
+    lanes: isObject(p.lanes) ? Object.entries(p.lanes).filter(([, v]) => isObject(v)).map(([lane, v]) => readLane(lane, v)) : [],
+    destinations: texts(p.destinations), lastAction: Array.isArray(p.history) ? readAction(p.history.at(-1)) : undefined,
+  }));
+  const suspended = (Array.isArray(body.suspended) ? body.suspended : []).filter((s: unknown) => isObject(s) && isText(s.domain))
+    .map((s: Record<string, any>) => ({ domain: s.domain, reason: isText(s.reason) ? s.reason : '', until: isText(s.until) ? s.until : '' }));
+  return { paths, suspended };
+}
+
 function readMetrics(text: string): { counters: Record<string, Counters>; latency: Record<string, CumulativeHistogram> } {
   const counters: Record<string, Counters> = {};
   const buckets: Record<string, [number, number][]> = {};
@@ -60,7 +93,7 @@ function readMetrics(text: string): { counters: Record<string, Counters>; latenc
     if (lane === undefined) continue;
     const outcome = /^mailops_(\w+)_total$/.exec(s.name)?.[1] as (typeof OUTCOMES)[number] | undefined;
     if (outcome && (OUTCOMES as readonly string[]).includes(outcome)) {
-      (counters[lane] ??= { received: 0, delivered: 0, deferred: 0, failed: 0, expired: 0 })[outcome] = s.value;
+      (counters[lane] ??= zeroCounters())[outcome] = s.value;
     } else if (s.name === 'mailops_delivery_latency_seconds_bucket') {
       const le = s.labels.le === '+Inf' ? Infinity : Number(s.labels.le);
       if (!Number.isNaN(le)) (buckets[lane] ??= []).push([le, s.value]);
@@ -94,6 +127,7 @@ export async function pollNode(base: string, options: { timeoutMs: number; top: 
     part('/api/v1/queue', (body) => void (reading.queue = readQueue(json('/api/v1/queue', body)))),
     part(`/api/v1/queue/summary?top=${options.top}`, (body) => void (reading.domains = readSummary(json('/api/v1/queue/summary', body)))),
     part('/metrics', (body) => void Object.assign(reading, readMetrics(body))),
+    part('/api/v1/destinations', (body) => void Object.assign(reading, readDestinations(json('/api/v1/destinations', body)))),
   ]);
   return reading;
 }

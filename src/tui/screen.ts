@@ -1,12 +1,20 @@
 // The full-screen view: blessed boxes and a blessed-contrib line chart laid out from the terminal
-// size, filled from a Snapshot. Drawing only: no polling, no state beyond the widgets.
+// size, filled from a Snapshot. Drawing only: no polling, no state beyond the widgets and which
+// destinations view `d` chose. May touch: the terminal, nothing else.
 import blessed from 'blessed';
 import contrib from 'blessed-contrib';
 import { age } from './format.ts';
-import { domainLines, eventLines, laneLines, nodeLines, providerLines } from './format.ts';
+import { domainLines, eventLines, laneLines, nodeLines, pathLines, providerLines } from './format.ts';
 import type { Snapshot } from './types.ts';
 
 const COLOURS = ['green', 'yellow', 'cyan', 'magenta', 'red', 'blue', 'white'];
+
+/** What the destinations panel shows; `d` steps through them in this order. */
+const DESTINATION_MODES = [
+  { label: ' busiest destination domains [d] ', lines: (s: Snapshot) => domainLines(s) },
+  { label: ' destinations by provider [d] ', lines: (s: Snapshot) => providerLines(s) },
+  { label: ' egress paths (sending address × site) [d] ', lines: (s: Snapshot, width: number) => pathLines(s, { width }) },
+];
 
 const HELP = [
   'mailops top: queue depth per priority lane across relay nodes',
@@ -14,13 +22,15 @@ const HELP = [
   '  q, Ctrl-C    quit',
   '  n, →         next view (aggregate, then each node)',
   '  p, ←         previous view',
-  '  d            destinations by domain or by provider',
+  '  d            destinations by domain, by provider, or egress paths',
   '  ?            show or hide this help',
   '',
   'Depth = queued + deferred + active recipients. IN/s counts messages',
   'received; OUT/s, DEFER/s, FAIL/s count recipients. P50/P99: bucket',
   'upper bounds of inject-to-delivered latency over the last minute.',
+  'REQUEUE/s: recipients refused "not now", back at the front of the queue.',
   'DEFER/5m: deferrals seen on the event stream in the last five minutes.',
+  'Egress paths: per lane state and time left, busy/limit, ready jobs.',
 ].join('\n');
 
 export interface ScreenHandlers { quit(): void; next(step: 1 | -1): void; redraw(): void }
@@ -30,7 +40,8 @@ function paint(lines: string[]): string {
   return lines.map((line) => blessed.escape(line)
     .replace(/\bDOWN\b/g, '{red-fg}{bold}DOWN{/bold}{/red-fg}')
     .replace(/\b(deferring|failing|partial|retry|deferred|failed|expired)\b/g, '{yellow-fg}$1{/yellow-fg}')
-    .replace(/\bpaused\b/g, '{red-fg}paused{/red-fg}')).join('\n');
+    .replace(/\breduced\b/g, '{yellow-fg}reduced{/yellow-fg}')
+    .replace(/\b(paused|suspended)\b/g, '{red-fg}$1{/red-fg}')).join('\n');
 }
 
 export class Screen {
@@ -44,7 +55,8 @@ export class Screen {
   private readonly events: any;
   private readonly help: any;
   private laneColours = new Map<string, string>();
-  private byProvider = false;
+  /** Index into DESTINATION_MODES. */
+  private destinationMode = 0;
 
   constructor(handlers: ScreenHandlers) {
     this.screen = blessed.screen({ smartCSR: true, title: 'mailops top', warnings: false, autoPadding: true });
@@ -55,7 +67,7 @@ export class Screen {
     this.domains = box('destinations');
     this.events = box('events');
     this.help = blessed.box({
-      top: 'center', left: 'center', width: 76, height: 15, label: ' help ', content: HELP, hidden: true,
+      top: 'center', left: 'center', width: 76, height: 17, label: ' help ', content: HELP, hidden: true,
       border: { type: 'line' }, style: { border: { fg: 'yellow' } }, padding: { left: 1 },
     });
     for (const widget of [this.header, this.nodes, this.lanes, this.domains, this.events, this.help]) this.screen.append(widget);
@@ -64,7 +76,7 @@ export class Screen {
     this.screen.key(['n', 'right'], () => handlers.next(1));
     this.screen.key(['p', 'left'], () => handlers.next(-1));
     this.screen.key(['d'], () => {
-      this.byProvider = !this.byProvider;
+      this.destinationMode = (this.destinationMode + 1) % DESTINATION_MODES.length;
       handlers.redraw();
     });
     this.screen.key(['?'], () => {
@@ -118,8 +130,9 @@ export class Screen {
     const over = (seconds: number) => (seconds > 0 ? `last ${seconds}s` : 'after two polls');
     this.lanes.setLabel(` lanes (recipients) · rates: ${over(s.rateWindowSeconds)} · latency: ${over(s.latencyWindowSeconds)} `);
     this.lanes.setContent(paint(laneLines(s, 'window')));
-    this.domains.setLabel(this.byProvider ? ' destinations by provider [d] ' : ' busiest destination domains [d] ');
-    this.domains.setContent(paint(this.byProvider ? providerLines(s) : domainLines(s)));
+    const mode = DESTINATION_MODES[this.destinationMode];
+    this.domains.setLabel(mode.label);
+    this.domains.setContent(paint(mode.lines(s, Math.max(20, (this.domains.width as number) - 2))));
     const rows = Math.max(0, (this.events.height as number) - 2);
     this.events.setContent(paint(eventLines(s, s.view === 'all' && s.nodes.length > 1).slice(-rows)));
     if (canChart) this.drawChart(s);

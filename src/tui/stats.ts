@@ -1,6 +1,7 @@
 // Arithmetic on readings: rates from counter deltas, latency quantiles from histogram bucket
 // deltas, and sums over nodes. Everything here sums across nodes before quantiles are taken, so
 // the aggregate p99 is the p99 of all deliveries, not an average of p99s.
+// May touch: nothing; pure functions of readings.
 import { OUTCOMES, type Counters, type CumulativeHistogram, type LaneQueue, type LaneRow, type Quantiles, type Reading } from './types.ts';
 
 /** A lane's numbers on one node (or summed over nodes), before quantiles. */
@@ -12,7 +13,8 @@ export interface LaneTotals {
   all?: CumulativeHistogram;
 }
 
-const zeroCounters = (): Counters => ({ received: 0, delivered: 0, deferred: 0, failed: 0, expired: 0 });
+/** Counters a node has in any case; the newer ones are added only when the node reports them. */
+export const zeroCounters = (): Counters => ({ received: 0, delivered: 0, deferred: 0, failed: 0, expired: 0 });
 
 /** Upper bound (seconds) of the bucket holding quantile q; good to one bucket, like the relay's own estimate. */
 export function quantile(h: CumulativeHistogram, q: number): number | undefined {
@@ -69,7 +71,11 @@ export function nodeLanes(readings: Reading[], rateWindowMs: number, latencyWind
     if (totals && before && rateBase) {
       const seconds = (cur.at - rateBase.at) / 1000;
       const rates = zeroCounters();
-      for (const o of OUTCOMES) rates[o] = Math.max(0, totals[o] - before[o]) / seconds;
+      for (const o of OUTCOMES) {
+        const now = totals[o];
+        const then = before[o];
+        if (now !== undefined && then !== undefined) rates[o] = Math.max(0, now - then) / seconds;
+      }
       entry.rates = rates;
     }
     const latency = cur.latency?.[lane];
@@ -103,7 +109,8 @@ export function sumLanes(into: Map<string, LaneTotals>, add: Map<string, LaneTot
 function sumCounters(a: Counters | undefined, b: Counters | undefined): Counters | undefined {
   if (!a || !b) return a ?? b;
   const out = zeroCounters();
-  for (const o of OUTCOMES) out[o] = a[o] + b[o];
+  // a node without a newer counter adds nothing to it (it does not have that outcome at all)
+  for (const o of OUTCOMES) if (a[o] !== undefined || b[o] !== undefined) out[o] = (a[o] ?? 0) + (b[o] ?? 0);
   return out;
 }
 

@@ -1,9 +1,14 @@
 // The dashboard's data model: what one poll of a node yields, and the snapshot that both the
 // full-screen view and `mailops top --once` render. Plain data, no terminal concerns.
+// May touch: nothing (types and the list of outcome counters only).
 
-export const OUTCOMES = ['received', 'delivered', 'deferred', 'failed', 'expired'] as const;
+// The relay's outcome counters (mailops_<outcome>_total per lane), kept apart from the relay's own
+// list in src/relay/metrics.ts because the dashboard also reads relays of other versions.
+export const OUTCOMES = ['received', 'delivered', 'deferred', 'failed', 'expired', 'requeued'] as const;
 export type Outcome = (typeof OUTCOMES)[number];
-export type Counters = Record<Outcome, number>;
+/** Counted only by newer relays: absent (not 0) for a node whose /metrics lacks it, shown as "-". */
+type NewerOutcome = 'requeued';
+export type Counters = Record<Exclude<Outcome, NewerOutcome>, number> & Partial<Record<NewerOutcome, number>>;
 
 export interface LaneQueue { queued: number; deferred: number; active: number; oldestAgeSeconds: number }
 
@@ -11,6 +16,53 @@ export interface LaneQueue { queued: number; deferred: number; active: number; o
 export interface CumulativeHistogram { le: number[]; counts: number[] }
 
 export interface DomainQueue { domain: string; total: number }
+
+/** Shaping state of a lane on an egress path: active | reduced | paused | suspended (kept as the node says it). */
+export type PathState = string;
+
+/** One lane's share of an egress path (GET /api/v1/destinations, `paths[].lanes`). */
+export interface PathLane {
+  lane: string;
+  state: PathState;
+  /** Connections the lane may keep busy on the path (lowered by backoff). */
+  limit: number;
+  /** Connections busy with the lane's messages. */
+  busy: number;
+  /** Jobs of the lane in the path's ready queue. */
+  queued: number;
+  /** ISO time, or "until resumed"; only while paused or suspended. */
+  pausedUntil?: string;
+  reply?: string;
+}
+
+/** A shaping action the node took on a path (the latest of `paths[].history`). */
+export interface ShapingAction {
+  action: string;
+  /** The lanes whose sending the action changed. */
+  lanes: string[];
+  at: string;
+  until?: string;
+  /** The connection limit a `reduce` set. */
+  limit?: number;
+  reply: string;
+  by: string;
+}
+
+/** An egress path: a sending address (`egress`) × a destination site, as one node shapes it. */
+export interface EgressPath {
+  egress: string;
+  site: string;
+  profile: string;
+  connections: number;
+  maxConnections: number;
+  lanes: PathLane[];
+  /** Destinations (e.g. "mx:gmail.com") recently sent to over the path. */
+  destinations: string[];
+  lastAction?: ShapingAction;
+}
+
+/** A domain the operator (or a rule) suspended on a node. */
+export interface SuspendedDomain { domain: string; reason: string; until: string }
 
 /** One poll of one node. Fields stay undefined when that endpoint gave no usable answer. */
 export interface Reading {
@@ -22,6 +74,9 @@ export interface Reading {
   latency?: Record<string, CumulativeHistogram>;
   /** Recipients in the queue per lane and destination domain (the busiest few per lane). */
   domains?: Record<string, DomainQueue[]>;
+  /** Egress paths with their shaping state (relays from before egress paths have none). */
+  paths?: EgressPath[];
+  suspended?: SuspendedDomain[];
   /** Endpoints that failed, with why; the node still counts as up if /health answered. */
   problems: string[];
 }
@@ -68,6 +123,18 @@ export interface ProviderRow {
   lastErrorAt?: string;
 }
 
+/** An egress path of one node in the snapshot, with its lanes' numbers summed. */
+export interface PathRow extends EgressPath {
+  /** The node's name: the shaping state is each node's own, so paths of several nodes stay apart. */
+  node: string;
+  /** The most severe state of its lanes. */
+  state: PathState;
+  /** Jobs in the path's ready queue over all lanes. */
+  queued: number;
+}
+
+export interface SuspendedRow extends SuspendedDomain { node: string }
+
 export type NodeStatus = 'connecting' | 'up' | 'partial' | 'down';
 
 export interface NodeRow {
@@ -101,6 +168,9 @@ export interface Snapshot {
   domains: DomainRow[];
   /** All domains in the nodes' summaries, grouped by provider. */
   providers: ProviderRow[];
+  /** Every egress path of the nodes in view: paused or reduced first, then those with queued work. */
+  paths: PathRow[];
+  suspended: SuspendedRow[];
   events: EventLine[];
   /** Queue depth per lane at each tick of the chart window, oldest first (null: node down). */
   history: { times: number[]; lanes: Record<string, (number | null)[]> };

@@ -1,6 +1,7 @@
 // The full-screen dashboard in tmux against two relay processes with queued mail (receiver down):
 // lane names and counts appear and change after more mail is injected, the views switch, a killed
-// node shows as down and comes back when restarted on its port, ? shows help and q exits 0.
+// node shows as down and comes back when restarted on its port, ? shows help, d cycles the
+// destinations panel through domains, providers and egress paths, and q exits 0.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { disposeRelay, inject, laneRow, startRelayChild, stopRelay, TmuxTop } from './nodes.ts';
@@ -53,6 +54,9 @@ test('mailops top in tmux: lanes and counts, change on injection, per-node view,
   top.keys('?');
   top.keys('d');
   await top.until('destinations by provider', (s) => (s.includes('destinations by provider') && /^│united-internet\s+1\s+bulk,trans\s+8\s/m.test(s) ? true : undefined));
+  // the third mode: node a's path to its (unreachable) smarthost, numbered as in the nodes table
+  top.keys('d');
+  await top.until('egress paths', (s) => (s.includes('egress paths (sending address × site)') && /^│#1 smarthost:127\.0\.0\.1:9 {2}from default {2}conn 0\/\d+/m.test(s) ? true : undefined));
   top.keys('q');
   assert.equal(await top.exitStatus(), 0);
 });

@@ -1,15 +1,16 @@
 // The data model without a terminal: Prometheus parsing, rates and latency quantiles from deltas,
 // sums over nodes (quantiles of the summed buckets), the event feed's per-domain state in bounded
-// memory, event lines, and the text tables --once prints.
+// memory, event lines, the text tables --once prints, the optional requeued counter and the egress
+// paths view (per node, held-back paths first, within 80 columns).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Dashboard } from '../../src/tui/dashboard.ts';
 import { formatEvent } from '../../src/tui/event-format.ts';
 import { EventFeed } from '../../src/tui/events.ts';
-import { laneLines, table } from '../../src/tui/format.ts';
+import { laneLines, pathLines, table, textReport } from '../../src/tui/format.ts';
 import { parsePrometheus } from '../../src/tui/prometheus.ts';
-import { histogramDelta, histogramSum, nodeLanes, quantile } from '../../src/tui/stats.ts';
-import type { Reading } from '../../src/tui/types.ts';
+import { histogramDelta, histogramSum, nodeLanes, quantile, sumLanes } from '../../src/tui/stats.ts';
+import type { EgressPath, Reading } from '../../src/tui/types.ts';
 
 test('parsePrometheus reads samples with labels and skips what it cannot read', () => {
   const samples = parsePrometheus([
@@ -120,9 +121,93 @@ test('event lines and text tables', () => {
   assert.equal(formatEvent('n1', '{broken').event, '?');
   assert.deepEqual(table([['A', 'NUM', 'B'], ['long', '1', 'x']], 'lrl'), ['A     NUM  B', 'long    1  x']);
   const lines = laneLines({
-    at: '', view: 'all', rateWindowSeconds: 10, latencyWindowSeconds: 60, nodes: [], messages: 0, domains: [], providers: [], events: [], history: { times: [], lanes: {} },
-    lanes: [{ lane: 'bulk', queued: 1, deferred: 2, active: 3, depth: 6, oldestAgeSeconds: 3700, rates: { received: 2.25, delivered: 120.4, deferred: 0, failed: 0, expired: 0 },
-      latency: { p50: 0.5, p99: 2.5, count: 10 } }],
+    at: '', view: 'all', rateWindowSeconds: 10, latencyWindowSeconds: 60, nodes: [], messages: 0, domains: [], providers: [], paths: [], suspended: [], events: [],
+    history: { times: [], lanes: {} },
+    lanes: [
+      { lane: 'bulk', queued: 1, deferred: 2, active: 3, depth: 6, oldestAgeSeconds: 3700, rates: { received: 2.25, delivered: 120.4, deferred: 0, failed: 0, expired: 0, requeued: 3.5 },
+        latency: { p50: 0.5, p99: 2.5, count: 10 } },
+      { lane: 'member', queued: 0, deferred: 0, active: 0, depth: 0, oldestAgeSeconds: 0, rates: { received: 0, delivered: 0, deferred: 0, failed: 0, expired: 0 } },
+    ],
   });
-  assert.match(lines[1], /^bulk\s+6\s+1\s+2\s+3\s+1h1m\s+2\.3\s+120\s+0\s+0\s+-\s+-\s+-\s+≤500ms\s+≤2\.5s$/);
+  assert.match(lines[0], /FAIL\/s\s+REQUEUE\/s\s+DELIVERED/);
+  assert.match(lines[1], /^bulk\s+6\s+1\s+2\s+3\s+1h1m\s+2\.3\s+120\s+0\s+0\s+3\.5\s+-\s+-\s+-\s+≤500ms\s+≤2\.5s$/);
+  assert.match(lines[2], /^member\s+0\s+0\s+0\s+0\s+0s\s+0\s+0\s+0\s+0\s+-\s+-/, 'a node without the requeued counter: "-", not 0');
+});
+
+test('requeued is optional: no rate from a node without the counter, summed over the nodes that have it', () => {
+  const older = (at: number, received: number) => reading(at, received, 0);
+  const newer = (at: number, requeued: number) => {
+    const r = reading(at, 0, 0);
+    r.counters!.bulk.requeued = requeued;
+    return r;
+  };
+  const old = nodeLanes([older(0, 0), older(1000, 10)], 10_000, 60_000);
+  assert.equal(old.get('bulk')!.rates!.requeued, undefined);
+  assert.equal(old.get('bulk')!.rates!.received, 10);
+  const sum = new Map();
+  sumLanes(sum, old);
+  sumLanes(sum, nodeLanes([newer(0, 10), newer(2000, 30)], 10_000, 60_000));
+  assert.equal(sum.get('bulk').rates.requeued, 10);
+  assert.equal(sum.get('bulk').totals.requeued, 30);
+});
+
+const AT = Date.parse('2026-11-30T09:50:00.000Z');
+const iso = (ms: number) => new Date(AT + ms).toISOString();
+const REPLY = '421-4.7.28 [127.0.0.3] Our system has detected an unusual rate of unsolicited mail originating from your IP address.';
+const lane = (name: string, state: string, limit: number, busy: number, queued: number, more = {}) => ({ lane: name, state, limit, busy, queued, ...more });
+const path = (egress: string, site: string, connections: number, maxConnections: number, lanes: EgressPath['lanes'], more: Partial<EgressPath> = {}): EgressPath =>
+  ({ egress, site, profile: site.startsWith('provider:') ? site.slice(9) : 'default', connections, maxConnections, lanes, destinations: [], ...more });
+
+test('egress paths: listed per node, held back first then by ready mail, idle lanes folded, within 80 columns', () => {
+  const dash = new Dashboard({ nodes: ['http://127.0.0.1:8025', 'http://127.0.0.1:8026'], intervalMs: 1000, historyMs: 10_000, top: 5, events: false });
+  const [a, b] = dash.nodes;
+  a.status = 'up';
+  b.status = 'partial';
+  const shared = () => path('default', 'smarthost:127.0.0.1:2526', 1, 20, [lane('transactional', 'active', 20, 1, 0), lane('bulk', 'active', 20, 0, 0)]);
+  a.readings = [{
+    ...reading(AT, 0, 0), suspended: [{ domain: 'gmx.de', reason: 'maintenance', until: 'until resumed' }],
+    paths: [
+      path('127.0.0.2', 'mx:mx3.hosting.mailops.test', 0, 10, [lane('transactional', 'active', 10, 0, 0)]),
+      shared(),
+      path('127.0.0.3', 'provider:google', 2, 5, [lane('bulk', 'paused', 1, 0, 120, { pausedUntil: iso(250_000), reply: REPLY })], {
+        lastAction: { action: 'pause', lanes: ['bulk'], at: iso(-50_000), until: iso(250_000), reply: REPLY, by: 'reply' },
+      }),
+      path('127.0.0.3', 'provider:yahoo', 1, 4, [lane('bulk', 'reduced', 2, 1, 14)], {
+        lastAction: { action: 'reduce', lanes: ['bulk', 'member'], at: iso(-12_000), limit: 2, reply: '421 4.7.0 [TSS04] Messages temporarily deferred', by: 'reply' },
+      }),
+      path('127.0.0.3', 'provider:outlook', 0, 5, [lane('bulk', 'active', 5, 0, 30)]),
+    ],
+  }];
+  b.readings = [{ ...reading(AT, 0, 0), paths: [shared()] }];
+  const all = dash.snapshot('all');
+  assert.deepEqual(all.paths.map((p) => `${p.node} ${p.site} ${p.state} ${p.queued}`), [
+    '127.0.0.1:8025 provider:google paused 120', '127.0.0.1:8025 provider:yahoo reduced 14', '127.0.0.1:8025 provider:outlook active 30',
+    '127.0.0.1:8025 smarthost:127.0.0.1:2526 active 0', '127.0.0.1:8026 smarthost:127.0.0.1:2526 active 0', '127.0.0.1:8025 mx:mx3.hosting.mailops.test active 0',
+  ], 'the same egress and site on two nodes stays two paths, each with its node');
+  assert.deepEqual(all.suspended, [{ domain: 'gmx.de', reason: 'maintenance', until: 'until resumed', node: '127.0.0.1:8025' }]);
+
+  const lines = pathLines({ ...all, at: iso(0) });
+  for (const line of lines) assert.ok(line.length <= 80, `${line.length} columns: ${line}`);
+  assert.deepEqual(lines.slice(0, 5), [
+    '#1 suspended gmx.de: maintenance, until resumed',
+    '  LANE           STATE         BUSY  READY  REPLY',
+    '#1 provider:google  from 127.0.0.3  conn 2/5',
+    '  bulk           paused 4m10s   0/1    120  421-4.7.28 [127.0.0.3] Our system h…',
+    '  last 50s ago: pause bulk',
+  ], 'a pause shows its time left and reply once');
+  assert.equal(lines[5], '#1 provider:yahoo  from 127.0.0.3  conn 1/4');
+  assert.match(lines[7], /^ {2}last 12s ago: reduce bulk,member to 2 conn {2}421 4\.7\.0 \[TSS04\]/);
+  assert.ok(lines.includes('#1 mx:mx3.hosting.mailops.test  from 127.0.0.2  conn 0/10  profile default  idle'));
+  assert.equal(lines.filter((l) => l.startsWith('  transactional')).length, 2, 'the busy transactional lane on each node; its idle bulk lane folded');
+
+  // one node in view: no node numbers; --once leaves idle paths out
+  const one = dash.snapshot('http://127.0.0.1:8026');
+  assert.deepEqual(pathLines(one), [
+    '  LANE           STATE   BUSY  READY  REPLY', 'smarthost:127.0.0.1:2526  from default  conn 1/20  profile default', '  transactional  active  1/20      0',
+  ]);
+  const report = textReport({ ...all, at: iso(0) });
+  assert.match(report, /\nEgress paths .*\n(.*\n)*#1 provider:google {2}from 127\.0\.0\.3/);
+  assert.doesNotMatch(report, /mx3\.hosting/, 'an idle path is left out of --once');
+  b.readings = [{ ...reading(AT, 0, 0), paths: [] }];
+  assert.match(textReport(dash.snapshot('http://127.0.0.1:8026')), /no egress path with connections, ready mail or backoff/);
 });

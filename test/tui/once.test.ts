@@ -1,5 +1,6 @@
 // `mailops top --once [--json]` against real relay processes: sums over nodes, a node that is down,
-// nodes that answer badly or not at all, delivery latency and rates; and the usage errors.
+// nodes that answer badly or not at all, delivery latency and rates; egress paths and the requeued
+// counter from a node that serves them beside an older node that does not; and the usage errors.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
@@ -87,6 +88,91 @@ test('--once --json: lanes summed over nodes, deliveries with latency, a down no
   assert.match(text.stdout, /^transactional\s+0\s+0\s+0\s+0\s/m);
   assert.match(text.stdout, /^gmail\.test\s+corporate\s+bulk\s+2\s/m);
   assert.match(text.stdout, /^Providers\nPROVIDER\s+DOMAINS.*\n(.*\n)*united-internet\s+1\s+bulk\s+2\s/m);
+});
+
+/**
+ * A relay node's API as served on loopback: /health, queue, summary and /metrics; with
+ * `destinations`, also GET /api/v1/destinations and the requeued counter (which then grows by 5 at
+ * every poll), else answering 404 there as a relay from before egress paths does.
+ */
+function nodeApi(destinations?: unknown): Parameters<typeof createServer>[1] {
+  let requeued = 0;
+  return (req, res) => {
+    const json = (body: unknown) => void res.setHeader('content-type', 'application/json').end(JSON.stringify(body));
+    if (req.url === '/health') return json({ status: 'ok', uptimeSeconds: 60, lanes: ['transactional', 'bulk'] });
+    if (req.url === '/api/v1/queue') return json({ total: 61, lanes: { transactional: { queued: 1, deferred: 0, active: 1, oldestAgeSeconds: 1 }, bulk: { queued: 120, deferred: 0, active: 0, oldestAgeSeconds: 300 } } });
+    if (req.url?.startsWith('/api/v1/queue/summary')) return json({ lanes: { bulk: { domains: [{ domain: 'gmail.com', total: 120 }] } } });
+    if (req.url === '/metrics') {
+      const lines = ['transactional', 'bulk'].flatMap((lane) => ['received', 'delivered', 'deferred', 'failed', 'expired'].map((o) => `mailops_${o}_total{lane="${lane}"} 7`));
+      if (destinations) lines.push(`mailops_requeued_total{lane="bulk"} ${(requeued += 5)}`, 'mailops_requeued_total{lane="transactional"} 0');
+      return void res.end(lines.join('\n') + '\n');
+    }
+    if (req.url === '/api/v1/destinations' && destinations) return json(destinations);
+    res.writeHead(404).end('{"error":"not found"}');
+  };
+}
+
+test('--once [--json]: egress paths of a node that serves them, requeued rates, and an older node without either', { timeout: 30_000 }, async (t) => {
+  const reply = '421-4.7.28 [127.0.0.3] Our system has detected an unusual rate of unsolicited mail originating from your IP address.';
+  const until = new Date(Date.now() + 10 * 60_000).toISOString();
+  const lane = (state: string, limit: number, busy: number, queued: number, more = {}) => ({ state, limit, busy, queued, ...more });
+  const shaping = await listen(nodeApi({
+    paths: [
+      { path: '127.0.0.2>mx:mx3.hosting.mailops.test', egress: '127.0.0.2', site: 'mx:mx3.hosting.mailops.test', profile: 'default', state: 'active', connections: 0,
+        limit: 10, maxConnections: 10, lanes: { transactional: lane('active', 10, 0, 0) }, destinations: ['mx:hosting.test'], history: [] },
+      { path: '127.0.0.2>provider:google', egress: '127.0.0.2', site: 'provider:google', profile: 'google', state: 'active', connections: 1,
+        limit: 5, maxConnections: 5, lanes: { transactional: lane('active', 5, 1, 0) }, destinations: ['mx:gmail.com'], history: [] },
+      { path: '127.0.0.3>provider:google', egress: '127.0.0.3', site: 'provider:google', profile: 'google', state: 'paused', connections: 0,
+        limit: 1, maxConnections: 5, messagesPerConnection: 50, rate: { perSecond: 40, perHour: 0 }, pausedUntil: until, reply,
+        lanes: { bulk: lane('paused', 1, 0, 120, { pausedUntil: until, reply }) }, destinations: ['mx:gmail.com'],
+        history: [{ action: 'reduce', reply: '421 4.7.0 slow down', at: new Date(Date.now() - 90_000).toISOString(), limit: 2, lanes: ['bulk'], by: 'reply' },
+          { action: 'pause', reply, at: new Date(Date.now() - 30_000).toISOString(), until, lanes: ['bulk'], by: 'reply' }] },
+      { path: 'broken' }, 'not a path',
+    ],
+    suspended: [{ domain: 'gmx.de', reason: 'maintenance', until: 'until resumed' }],
+  }));
+  t.after(() => shaping.server.close());
+  const older = await listen(nodeApi());
+  t.after(() => older.server.close());
+
+  const result = await runCli(['top', '--once', '--json', '--interval', '300ms', '--node', shaping.url, '--node', older.url]);
+  assert.equal(result.code, 0, result.stderr);
+  const snap = JSON.parse(result.stdout);
+  assert.deepEqual(snap.nodes.map((n: { status: string }) => n.status), ['up', 'partial'], 'the older node still counts, with a problem');
+  assert.equal(snap.nodes[1].error, 'GET /api/v1/destinations: HTTP 404');
+  const shapingName = new URL(shaping.url).host;
+  assert.deepEqual(snap.paths.map((p: { node: string; egress: string; site: string; state: string; queued: number }) => [p.node, p.egress, p.site, p.state, p.queued]), [
+    [shapingName, '127.0.0.3', 'provider:google', 'paused', 120],
+    [shapingName, '127.0.0.2', 'provider:google', 'active', 0],
+    [shapingName, '127.0.0.2', 'mx:mx3.hosting.mailops.test', 'active', 0],
+  ], 'paused first, then by connections; entries without egress and site are skipped');
+  assert.deepEqual(snap.paths[0].lanes, [{ lane: 'bulk', state: 'paused', limit: 1, busy: 0, queued: 120, pausedUntil: until, reply }]);
+  assert.deepEqual(snap.paths[0].lastAction, { action: 'pause', lanes: ['bulk'], at: snap.paths[0].lastAction.at, until, reply, by: 'reply' });
+  assert.deepEqual(snap.paths[1].lanes, [{ lane: 'transactional', state: 'active', limit: 5, busy: 1, queued: 0 }]);
+  assert.deepEqual(snap.suspended, [{ domain: 'gmx.de', reason: 'maintenance', until: 'until resumed', node: shapingName }]);
+  const bulk = snap.lanes.find((l: { lane: string }) => l.lane === 'bulk');
+  assert.ok(bulk.rates.requeued > 0, `requeued per second from the node that counts it: ${JSON.stringify(bulk.rates)}`);
+  assert.equal(bulk.totals.requeued, 10, 'the older node adds nothing to it');
+
+  // the same as text: the section shows the paths that are not idle, in 80 columns
+  const text = await runCli(['top', '--once', '--interval', '300ms', '--node', shaping.url, '--node', older.url]);
+  assert.equal(text.code, 0, text.stderr);
+  const section = text.stdout.slice(text.stdout.indexOf('\nEgress paths'));
+  assert.match(section, /^#1 suspended gmx\.de: maintenance, until resumed$/m);
+  assert.match(section, /^#1 provider:google {2}from 127\.0\.0\.3 {2}conn 0\/5\n {2}bulk\s+paused (9m\d+s|10m)\s+0\/1\s+120 {2}421-4\.7\.28 \[127\.0\.0\.3\] Our.*…\n {2}last \d+s ago: pause bulk$/m);
+  assert.match(section, /^#1 provider:google {2}from 127\.0\.0\.2 {2}conn 1\/5\n {2}transactional\s+active\s+1\/5\s+0$/m);
+  assert.doesNotMatch(section, /mx3\.hosting/, 'an idle path is left out');
+  for (const line of section.split('\n')) assert.ok(line.length <= 80, line);
+  assert.match(text.stdout, /^LANE .*FAIL\/s\s+REQUEUE\/s\s+DELIVERED/m);
+  assert.match(text.stdout, /^bulk\s+(\d+\s+){4}5m\s+0\s+0\s+0\s+0\s+[1-9][\d.]*\s+14\s/m, 'bulk: REQUEUE/s from the node that counts it');
+  assert.match(text.stdout, new RegExp(`^${older.url.replace(/^http:\/\//, '').replace(/\./g, '\\.')}: GET /api/v1/destinations: HTTP 404$`, 'm'));
+
+  // the older node alone: no paths, no requeued rate, still a snapshot
+  const alone = await runCli(['top', '--once', '--json', '--interval', '300ms', '--node', older.url]);
+  assert.equal(alone.code, 0, alone.stderr);
+  const old = JSON.parse(alone.stdout);
+  assert.deepEqual(old.paths, []);
+  assert.equal(old.lanes.find((l: { lane: string }) => l.lane === 'bulk').rates.requeued, undefined);
 });
 
 test('--once with every node down exits 1 and says why', async () => {
