@@ -64,6 +64,10 @@ export class Dispatcher {
   private readonly starved: Set<EgressPath>[];
   private readonly running = new Set<Promise<void>>();
   private readonly connection: ConnectionContext;
+  /** Where an answer's hops lead (site and group key), worked out once per answer, not per job. */
+  private readonly placed = new WeakMap<HopAnswer, { site: SiteRef; groupKey: string }>();
+  /** The same for each configured smarthost (routes, lanes' routes, delivery.smarthost). */
+  private readonly smarthosts = new Map<HostPort, { answer: HopAnswer; site: SiteRef; groupKey: string }>();
   private stopping = false;
 
   constructor(parts: DispatcherParts) {
@@ -101,25 +105,34 @@ export class Dispatcher {
     }
     const smarthost = this.smarthostFor(job.domain, job.lane);
     if (smarthost) {
-      const key = `smarthost:${formatHostPort(smarthost)}`;
-      return this.place(job, { ok: true, hops: [{ mx: smarthost.host, address: smarthost.host, port: smarthost.port }] }, this.shaper.siteForSmarthost(key), key);
+      let known = this.smarthosts.get(smarthost);
+      if (!known) {
+        const key = `smarthost:${formatHostPort(smarthost)}`;
+        known = { answer: { ok: true, hops: [{ mx: smarthost.host, address: smarthost.host, port: smarthost.port }] }, site: this.shaper.siteForSmarthost(key), groupKey: key };
+        this.smarthosts.set(smarthost, known);
+      }
+      return this.place(job, known.answer, known);
     }
     const known = this.mx.peek(job.domain);
     if (known) return this.place(job, known);
     void this.mx.hops(job.domain).then((answer) => this.place(job, answer));
   }
 
-  private place(job: Job, answer: HopAnswer, site?: SiteRef, groupKey?: string): void {
+  private place(job: Job, answer: HopAnswer, where?: { site: SiteRef; groupKey: string }): void {
     if (this.stopping) return this.outcomes.released(job);
     if (!answer.ok) {
       if (answer.permanent) this.outcomes.failed(job, job.recipients, answer.reply, {});
       else this.outcomes.deferred(job, job.recipients, answer.reply, {});
       return;
     }
-    const mxNames = answer.hops.map((h) => h.mx);
-    site ??= this.shaper.siteForMx(mxNames);
-    const path = this.pathFor(job.lane, site);
-    const group = path.group(groupKey ?? `mx:${[...new Set(mxNames.map((h) => h.toLowerCase()))].sort().join(',')}`, answer.hops);
+    where ??= this.placed.get(answer);
+    if (!where) {
+      const mxNames = answer.hops.map((h) => h.mx);
+      where = { site: this.shaper.siteForMx(mxNames), groupKey: `mx:${[...new Set(mxNames.map((h) => h.toLowerCase()))].sort().join(',')}` };
+      this.placed.set(answer, where);
+    }
+    const path = this.pathFor(job.lane, where.site);
+    const group = path.group(where.groupKey, answer.hops);
     path.noteDomain(job.domain);
     const now = Date.now();
     if (now < group.unreachableUntil) return this.outcomes.deferred(job, job.recipients, group.unreachableReply, {}, group.unreachableUntil);

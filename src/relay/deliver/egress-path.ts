@@ -317,8 +317,9 @@ export class EgressPath {
         }
         if (want <= 0) continue;
         if (now < g.openAfter) { this.pumpAt(g.openAfter); continue; }
+        // held by the rate: another connection would not send faster, if one already serves the group
         const rateWait = this.shaping.rate.wait(now);
-        if (rateWait > 0 && this.connections.size > 0) { this.pumpAt(now + rateWait); continue; } // more connections would not send faster
+        if (rateWait > 0 && this.servedByAny(g)) { this.pumpAt(now + rateWait); continue; }
         while (want > 0 && this.canOpen(p, now)) {
           if (this.connections.size >= this.connectionLimit(now)) {
             // at the path's limit: an idle connection to another host makes room (its close pumps again)
@@ -332,6 +333,11 @@ export class EgressPath {
       }
     }
     if (!only) for (const g of opened) this.groups.delete(g.key) && this.groups.set(g.key, g);
+  }
+
+  private servedByAny(g: HopGroup): boolean {
+    for (const c of this.connections) if (this.serves(c, g)) return true;
+    return false;
   }
 
   private canOpen(p: number, now: number): boolean {
