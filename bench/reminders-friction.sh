@@ -55,6 +55,7 @@ sed "s/^drainTimeout:.*/drainTimeout: ${DRAIN}s/" scenarios/reminders-during-new
 
 phase() { # NAME ARGS... : runs one load phase, prints its lanes' arrival from report.json
   local name=$1; shift
+  phase_start=$(date +%s%3N)
   set +e
   "$NODE" bin/mailops load newsletter --scenario "$work/scenario.yaml" --target smtp://127.0.0.1:$BASE --sink http://127.0.0.1:$SINK_HTTP \
     --sink-reset --report "$work/reports-$name" "$@" > "$work/load-$name.log" 2>&1
@@ -62,12 +63,27 @@ phase() { # NAME ARGS... : runs one load phase, prints its lanes' arrival from r
   local report; report=$(ls -d "$work/reports-$name"/*/ | head -1)report.json
   "$NODE" -e '
     const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
-    const out = { sent: r.totals?.sent ?? r.sent, lanes: {} };
-    for (const l of r.lanes) if (l.arrival) out.lanes[l.lane] = { n: l.arrival.count, ...l.arrival.latencyMs };
+    const out = { lanes: {} };
+    for (const [lane, l] of Object.entries(r.lanes)) {
+      if (l.arrival) out.lanes[lane] = { n: l.arrival.count, ...l.arrival.latencyMs, sendP50: l.send.p50, sendP99: l.send.p99 };
+    }
     console.log(JSON.stringify(out));
   ' "$report" > "$work/$name.json"
   echo "$name: $(cat "$work/$name.json")"
-  grep -E "sending took|accepted|arrived at the sink|worst transactional" "$work/load-$name.log" | sed 's/^/  /'
+  grep -E "^- (started|accepted|arrived at the sink|worst transactional)" "$work/load-$name.log" | sed 's/^/  /'
+  # where a reminder's time went inside the relay: 250 at receipt -> 250 from the receiver (queuedMs), and the attempt itself (deliveryMs)
+  "$NODE" -e '
+    const [log, from, to] = process.argv.slice(1);
+    const q = { transactional: [], member: [] }, d = { transactional: [], member: [] };
+    for (const line of require("fs").readFileSync(log, "utf8").split("\n")) {
+      if (!line.includes("\"event\":\"delivered\"")) continue;
+      const e = JSON.parse(line); const t = Date.parse(e.time);
+      if (t < from || t > to || !q[e.lane]) continue;
+      q[e.lane].push(e.queuedMs); d[e.lane].push(e.deliveryMs ?? 0);
+    }
+    const pct = (a, p) => a.length ? a.sort((x, y) => x - y)[Math.min(a.length - 1, Math.ceil(p * a.length) - 1)] : 0;
+    for (const lane of Object.keys(q)) console.log(`  relay ${lane}: receipt->delivered p50 ${pct(q[lane], 0.5)} ms, p99 ${pct(q[lane], 0.99)} ms; of it the attempt p50 ${pct(d[lane], 0.5)} ms, p99 ${pct(d[lane], 0.99)} ms (n ${q[lane].length})`);
+  ' "$work/relay.log" "$phase_start" "$(date +%s%3N)"
 }
 
 echo "mode $MODE, bulk $BULK, baseline ${BASELINE}s, drain ${DRAIN}s"
@@ -78,7 +94,7 @@ phase bulk --messages "$BULK"
   for (const lane of ["transactional", "member"]) {
     const x = b.lanes[lane], y = d.lanes[lane];
     if (!x || !y) continue;
-    console.log(`${lane}: arrival p99 baseline ${x.p99} ms, during bulk ${y.p99} ms: ratio ${(y.p99 / x.p99).toFixed(2)} (p50 ${x.p50} -> ${y.p50} ms, max ${x.max} -> ${y.max} ms, n ${x.n} / ${y.n})`);
+    console.log(`${lane}: arrival p99 baseline ${x.p99} ms, during bulk ${y.p99} ms: ratio ${(y.p99 / x.p99).toFixed(2)} (p50 ${x.p50} -> ${y.p50} ms, max ${x.max} -> ${y.max} ms, n ${x.n} / ${y.n}; send to the 250 p99 ${x.sendP99} -> ${y.sendP99} ms)`);
   }
 ' "$work/baseline.json" "$work/bulk.json"
 echo "relay queue after the run: $(curl -s http://127.0.0.1:$((BASE + 1))/api/v1/queue)"
