@@ -65,7 +65,7 @@ phase() { # NAME ARGS... : runs one load phase, prints its lanes' arrival from r
     const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
     const out = { lanes: {} };
     for (const [lane, l] of Object.entries(r.lanes)) {
-      if (l.arrival) out.lanes[lane] = { n: l.arrival.count, ...l.arrival.latencyMs, sendP50: l.send.p50, sendP99: l.send.p99 };
+      if (l.arrival) out.lanes[lane] = { n: l.arrival.count, ...l.arrival.latencyMs, sendP50: l.send.p50, sendP99: l.send.p99, serviceP99: l.service.p99 };
     }
     console.log(JSON.stringify(out));
   ' "$report" > "$work/$name.json"
@@ -94,8 +94,9 @@ phase bulk --messages "$BULK"
   for (const lane of ["transactional", "member"]) {
     const x = b.lanes[lane], y = d.lanes[lane];
     if (!x || !y) continue;
-    console.log(`${lane}: arrival p99 baseline ${x.p99} ms, during bulk ${y.p99} ms: ratio ${(y.p99 / x.p99).toFixed(2)} (p50 ${x.p50} -> ${y.p50} ms, max ${x.max} -> ${y.max} ms, n ${x.n} / ${y.n}; send to the 250 p99 ${x.sendP99} -> ${y.sendP99} ms)`);
+    console.log(`${lane}: arrival p99 baseline ${x.p99} ms, during bulk ${y.p99} ms: ratio ${(y.p99 / x.p99).toFixed(2)} (p50 ${x.p50} -> ${y.p50} ms, max ${x.max} -> ${y.max} ms, n ${x.n} / ${y.n}; send to the 250 p99 ${x.sendP99} -> ${y.sendP99} ms, of it the relay answering p99 ${x.serviceP99} -> ${y.serviceP99} ms)`);
   }
 ' "$work/baseline.json" "$work/bulk.json"
 echo "relay queue after the run: $(curl -s http://127.0.0.1:$((BASE + 1))/api/v1/queue)"
+echo "spool fsyncs: $(curl -s http://127.0.0.1:$((BASE + 1))/metrics | awk -F'[ {}=\"]+' '/^mailops_spool_sync_seconds_bucket/ { le[$3] = $4 } /^mailops_spool_sync_seconds_count/ { n = $2 } END { printf "%d, <= 10 ms %.1f %%, <= 100 ms %.1f %%, <= 500 ms %.2f %%", n, 100 * le["0.01"] / n, 100 * le["0.1"] / n, 100 * le["0.5"] / n }')"
 echo "shaping actions: $(grep -c '"event":"shaping"' "$work/relay.log" || true); requeued (not now): $(curl -s http://127.0.0.1:$((BASE + 1))/metrics | awk '/^mailops_requeued_total/ { s += $2 } END { print s + 0 }')"
