@@ -17,6 +17,10 @@
 // that a reminder committed during a newsletter's heavy writes is claimed without waiting for
 // another disk flush. Running ahead is safe for a claim: the changes it overtakes (finish, defer,
 // release, insert) only ever add rows it may claim on its next turn, never take rows it claimed.
+// Urgent changes (the highest lane's new messages) do not gather either while a second fsync may
+// start: they commit ahead of the newsletter's gathered inserts, and their own fsync runs beside
+// the one under way, so a reminder's 250 waits for one flush, not for the end of another plus
+// its own. An insert overtakes nothing it depends on.
 import { fsync } from 'node:fs';
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import { Histogram } from '../metrics.ts';
@@ -25,6 +29,8 @@ interface Pending {
   op: () => unknown;
   /** Settle only once on disk (true), or as soon as committed (changes nobody must rely on after a crash). */
   durable: boolean;
+  /** Commit ahead of gathered changes, with a second fsync beside a running one (see the header). */
+  urgent: boolean;
   resolve: (value: unknown) => void;
   reject: (err: Error) => void;
 }
@@ -71,9 +77,9 @@ export class GroupCommit {
    * Queues `op` for the next transaction; resolves with its result once committed and synced,
    * or with `durable: false` once committed (a claim: after a crash every claim is undone anyway).
    */
-  run<T>(op: () => T, { durable = true } = {}): Promise<T> {
+  run<T>(op: () => T, { durable = true, urgent = false } = {}): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      this.pending.push({ op, durable, resolve: resolve as (value: unknown) => void, reject });
+      this.pending.push({ op, durable, urgent, resolve: resolve as (value: unknown) => void, reject });
       if (this.pending.length >= this.maxBatch) this.flush();
       else if (!this.scheduled) {
         this.scheduled = true;
@@ -88,8 +94,10 @@ export class GroupCommit {
     this.scheduled = false;
     const batch = this.pending;
     if (batch.length === 0) return;
-    if (this.syncsInFlight > 0 && batch.length < this.maxBatch) { // the fsync's end flushes the durable ones
-      if (batch.some((item) => !item.durable)) this.commitAhead(batch);
+    if (this.syncsInFlight > 0 && batch.length < this.maxBatch) { // the fsync's end flushes the rest
+      const secondSync = this.syncsInFlight < MAX_SYNCS_IN_FLIGHT;
+      const ahead = batch.filter((item) => !item.durable || (item.urgent && secondSync));
+      if (ahead.length) this.commitAhead(batch, ahead);
       return;
     }
     this.pending = [];
@@ -103,15 +111,18 @@ export class GroupCommit {
     this.sync();
   }
 
-  /** Commits the queued claims now, in a transaction of their own, and leaves the durable changes queued. */
-  private commitAhead(batch: Pending[]): void {
-    const claims = batch.filter((item) => !item.durable);
-    this.pending = batch.filter((item) => item.durable);
-    // the next fsync covers this commit too, though nobody waits for that
-    for (const entry of this.commitBatch(claims) ?? []) {
-      if (entry.ok) entry.item.resolve(entry.value);
+  /** Commits `ahead` (claims, urgent changes) now, in a transaction of their own, and leaves the rest of the batch queued. */
+  private commitAhead(batch: Pending[], ahead: Pending[]): void {
+    this.pending = batch.filter((item) => !ahead.includes(item));
+    let durable = false;
+    for (const entry of this.commitBatch(ahead) ?? []) {
+      if (entry.item.durable) {
+        durable = true;
+        this.unsynced.push(entry);
+      } else if (entry.ok) entry.item.resolve(entry.value);
       else entry.item.reject(entry.value as Error);
     }
+    if (durable) this.sync(); // beside the one under way; claims alone wait for the next fsync to cover them, nobody waits for that
   }
 
   /** Runs and commits a batch; when the commit itself fails, every operation is rejected (undefined). */

@@ -67,6 +67,8 @@ export class Spool {
   messages = 0;
   /** Recipients that were in a delivery attempt when the previous process died (possible duplicates). */
   readonly recoveredActive: number;
+  /** The highest-priority lane, whose new messages commit ahead of others (group-commit.ts). */
+  private readonly urgentLane: string | undefined;
   /** The suppression list and the operators' suspensions, kept beside the queue. */
   readonly suppressed: SuppressedTable;
   readonly suspensions: SuspendedTable;
@@ -80,6 +82,7 @@ export class Spool {
   /** One summary at a time per `top`: dashboards polling a large queue share the one running. */
   private readonly summaryRunning = new Map<number, Promise<QueueSummary>>();
 
+  /** `lanes`: the lane names in priority order. */
   constructor(dir: string, options: { commitBatch: number; commitInterval: number; lanes: string[] }) {
     mkdirSync(dir, { recursive: true });
     const file = (this.file = join(dir, 'spool.sqlite'));
@@ -113,6 +116,7 @@ export class Spool {
       oldest: p('SELECT received_at FROM messages WHERE id = (SELECT min(id) FROM messages WHERE lane = ?)'),
       nextDue: p(`SELECT min(next_at) AS next_at FROM recipients WHERE lane = ? AND state = ${STATE_WAITING}`),
     };
+    this.urgentLane = options.lanes[0];
     this.suppressed = new SuppressedTable(this.db, this.commits);
     this.suspensions = new SuspendedTable(this.db, this.commits);
     for (const lane of options.lanes) this.counts.set(lane, { queued: 0, deferred: 0, active: 0 });
@@ -140,6 +144,7 @@ export class Spool {
 
   /** Stores a message with its recipients; resolves with its id once durably committed. */
   insert(message: NewMessage): Promise<number> {
+    // the highest lane's messages commit ahead of the gathered bulk (group-commit.ts)
     return this.commits.run(() => {
       const { lastInsertRowid } = this.sql.insertMessage.run(message.lane, message.sender, message.receivedAt, message.client,
         message.body.length, message.recipients.length, message.body);
@@ -150,7 +155,7 @@ export class Spool {
       this.messages++;
       this.laneCounts(message.lane).queued += message.recipients.length;
       return id;
-    }).then((id) => {
+    }, { urgent: message.lane === this.urgentLane }).then((id) => {
       // only once committed: a rolled-back insert's id may be given out again
       this.recent.add({ id, lane: message.lane, sender: message.sender, receivedAt: message.receivedAt, body: message.body });
       return id;
