@@ -12,7 +12,7 @@
 #        shared    every lane sends from 127.0.0.1
 #        smarthost the README's old layout: one smarthost (the sink's shared port, profile by domain)
 # Env: BASE_PORT (default 25500), DRAIN (seconds to wait for arrival after sending, default 60),
-#      BASELINE (seconds, default 60).
+#      BASELINE (seconds, default 60), KEEP=1 keeps the work directory (logs, reports).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MODE=${1:-separate}
@@ -25,6 +25,7 @@ work=$(mktemp -d /tmp/mailops-friction-XXXXXX)
 pids=()
 . bench/lib.sh
 trap 'stop_pids_and_remove "$work"' EXIT
+[ -n "${KEEP:-}" ] && trap 'stop_pids_and_remove /nonexistent; echo "kept $work"' EXIT
 
 
 SINK_SMTP=$((BASE + 2)); SINK_HTTP=$((BASE + 3)); DNS=$((BASE + 4))

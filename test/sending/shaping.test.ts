@@ -198,7 +198,7 @@ const LANES = ['transactional', 'member', 'bulk'].map((name, priority) => ({ nam
 
 test('path backoff: reduce halves the connection limit and it grows back one per step; a pause restarts at one', () => {
   const profile = { name: 'p', mx: ['p.test'], maxConnections: 8, messagesPerConnection: 10, ratePerSecond: 0, ratePerHour: 0, idleTimeout: 1000, backoff: [] };
-  const path = new PathShaping(profile, LANES, 1000);
+  const path = new PathShaping(profile, LANES, 1000, [true, false, false]); // transactional sends from this address alone
   const t0 = 1_000_000;
   const reduce = { match: 'x', regex: /x/, action: 'reduce' as const };
   const top = 0;
@@ -223,15 +223,19 @@ test('path backoff: reduce halves the connection limit and it grows back one per
   assert.equal(path.laneState(top, t0 + 40_000), 'reduced');
 });
 
-test('path backoff on a shared egress: a reply to bulk traffic cuts bulk only; one to member traffic cuts member and bulk', () => {
+test('path backoff on a shared egress: a reply to bulk traffic cuts bulk; one to member traffic cuts bulk first, member when refused again', () => {
   const profile = { name: 'p', mx: ['p.test'], maxConnections: 8, messagesPerConnection: 10, ratePerSecond: 0, ratePerHour: 0, idleTimeout: 1000, backoff: [] };
   const path = new PathShaping(profile, LANES, 1000);
   const t0 = 1_000_000;
   const reduced = path.apply({ match: 'x', regex: /x/, action: 'reduce', connections: 2 }, '421 x', 2, t0)!;
   assert.deepEqual(reduced.lanes, ['bulk']);
   assert.deepEqual([0, 1, 2].map((p) => path.limit(p, t0)), [8, 8, 2]);
-  const paused = path.apply({ match: 'y', regex: /y/, action: 'pause', duration: 60_000 }, '421 y', 1, t0)!;
-  assert.deepEqual(paused.lanes, ['member', 'bulk']);
+  const pause = { match: 'y', regex: /y/, action: 'pause' as const, duration: 60_000 };
+  const first = path.apply(pause, '421 y', 1, t0)!;
+  assert.deepEqual(first.lanes, ['bulk'], 'the lowest lane is cut first');
+  assert.deepEqual([0, 1, 2].map((p) => path.paused(p, t0 + 1)), [false, false, true]);
+  const again = path.apply(pause, '421 y', 1, t0 + 1)!;
+  assert.deepEqual(again.lanes, ['member'], 'member is cut when its own traffic is refused with bulk already paused');
   assert.deepEqual([0, 1, 2].map((p) => path.paused(p, t0 + 1)), [false, true, true]);
   assert.equal(path.laneState(0, t0 + 1), 'active', 'transactional is not slowed by the others\' refusals');
   // after the pause the paused lanes come back at one connection, never above a higher lane

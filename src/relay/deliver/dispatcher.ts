@@ -155,7 +155,7 @@ export class Dispatcher {
       const members = lanes.map((l) => (l.egress?.address ?? 'default') === egressName);
       const egress: LaneEgress | undefined = lanes[members.indexOf(true)].egress;
       path = new EgressPath({
-        egress, egressName, site: site.key, shaping: this.shaper.shapingFor(site), lanes, members, slots: this.slots,
+        egress, egressName, site: site.key, shaping: this.shaper.shapingFor(site, members), lanes, members, slots: this.slots,
         hooks: {
           open: (p, c) => this.open(p, c),
           starved: (p, l) => this.starved[l.priority].add(p),

@@ -1,8 +1,10 @@
 // The shaping state of one egress path (a sending address × a destination site), kept per path as
 // KumoMTA does, because providers count per sending IP: a throttle reply to the bulk address must
 // not slow mail sent from another address. Within a path the state is kept per lane. A reply to
-// one lane's traffic cuts that lane and the lanes below it (bulk first): transactional slows only
-// when its own traffic is refused.
+// one lane's traffic cuts the lowest lanes first: a pause for a reply to member mail pauses the
+// lanes below member that still send on the path (bulk), and member itself only when its own
+// traffic is refused again with nothing below it left sending; a reduction cuts the lane and the
+// lanes below it. Transactional slows only when its own traffic is refused.
 //
 // State: a connection limit per lane that a `reduce` lowers and that grows back one step at a
 // time, and pauses/suspensions during which a lane sends nothing on the path. The path's message
@@ -45,13 +47,16 @@ export class PathShaping {
   /** Every lane of the relay, in priority order (a path's state is indexed by lane priority). */
   private readonly lanes: LaneConfig[];
   private readonly byLane: LaneShaping[];
+  /** Lanes that send on this path (their own egress address is the path's). */
+  private readonly members: boolean[];
   private readonly step: number;
   /** Messages a receiver took per session before it said "too many messages in this session", if fewer than the profile's. */
   private sessionLimit = Infinity;
 
-  constructor(profile: ShapingProfile, lanes: LaneConfig[], rampStep: number) {
+  constructor(profile: ShapingProfile, lanes: LaneConfig[], rampStep: number, members = lanes.map(() => true)) {
     this.profile = profile;
     this.lanes = lanes;
+    this.members = members;
     this.step = rampStep;
     this.rate = new SiteRate(profile.ratePerSecond, profile.ratePerHour);
     this.byLane = lanes.map(() => ({ pausedUntil: 0, pauseKind: 'paused', pauseReply: '', lastReduce: -Infinity }));
@@ -130,12 +135,11 @@ export class PathShaping {
     const kind = rule.action === 'suspend' ? 'suspended' : 'paused';
     const until = rule.duration === undefined ? UNTIL_RESUMED : now + rule.duration;
     // while paused, only a suspension overrides a pause; replies from connections still in flight change nothing
-    const touched: number[] = [];
-    for (let q = p; q < this.lanes.length; q++) {
-      const s = this.byLane[q];
-      if (this.paused(q, now) && (s.pauseKind === 'suspended' || kind === 'paused')) continue;
-      touched.push(q);
-    }
+    const cut = (q: number) => !(this.paused(q, now) && (this.byLane[q].pauseKind === 'suspended' || kind === 'paused'));
+    // lowest lanes first: while a lane below `p` still sends here, `p` itself keeps sending
+    const below: number[] = [];
+    for (let q = p + 1; q < this.lanes.length; q++) if (cut(q)) below.push(q);
+    const touched = below.some((q) => this.members[q]) ? below : [p, ...below].filter(cut);
     if (touched.length === 0) return undefined;
     return this.pause(kind, until, reply, 'reply', touched, now);
   }

@@ -59,9 +59,9 @@ export class Shaper {
     return { key, profile: this.smarthostProfile };
   }
 
-  /** Fresh shaping state for a new egress path to a site. */
-  shapingFor(site: SiteRef): PathShaping {
-    return new PathShaping(site.profile, this.config.lanes, this.config.shaping.rampStep);
+  /** Fresh shaping state for a new egress path to a site; `members`: the lanes that send on it. */
+  shapingFor(site: SiteRef, members: boolean[]): PathShaping {
+    return new PathShaping(site.profile, this.config.lanes, this.config.shaping.rampStep, members);
   }
 
   /**
