@@ -1,5 +1,6 @@
-// Endpoints for sending quality: the suppression list, and the destination sites with their
-// shaping state and backoff history, with operator suspend/resume per domain.
+// Endpoints for sending quality: the suppression list, and the egress paths (sending address x
+// destination site) with their shaping state per lane and backoff history, with operator
+// suspend/resume per domain. May touch: the dispatcher's operator calls, the suppression list.
 //   GET  /api/v1/suppressions?after=&limit=     POST /api/v1/suppressions/add {address, reason}
 //   POST /api/v1/suppressions/remove {address}
 //   GET  /api/v1/destinations                   POST /api/v1/destinations/suspend {domain, for?}
