@@ -11,6 +11,7 @@ import { Suspensions } from './deliver/suspensions.ts';
 import { EventLog } from './log.ts';
 import { Metrics } from './metrics.ts';
 import type { Intake } from './receive/accept.ts';
+import { IntakePacer } from './receive/pacing.ts';
 import { startSmtp } from './receive/server.ts';
 import { tlsMaterial } from './receive/tls.ts';
 import { LaneSignals } from './schedule/lane-signals.ts';
@@ -50,7 +51,8 @@ export async function startRelay(config: RelayConfig, options: { log?: EventLog 
   const dispatcher = new Dispatcher({ config, spool, outcomes, shaper: new Shaper(config, log), suspensions: new Suspensions(spool.suspensions), metrics, log });
   const scheduler = new Scheduler({ config, spool, log, signals, dispatcher, outcomes });
   const tls = await tlsMaterial(config);
-  const smtp = await startSmtp(intake, tls);
+  const pacer = new IntakePacer(lanes[lanes.length - 1]);
+  const smtp = await startSmtp(intake, tls, pacer);
   const api = await startApi({ ...intake, scheduler, dispatcher, bounces, startedAt: Date.now() }, config.http.listen);
   const reclaim = setInterval(() => spool.reclaim(RECLAIM_PAGES), RECLAIM_EVERY_MS);
   scheduler.start();
@@ -68,6 +70,7 @@ export async function startRelay(config: RelayConfig, options: { log?: EventLog 
         scheduler.stop();
         await dispatcher.stop(30_000);
         await closingSmtp;
+        pacer.close();
         await preparer.pool?.close();
         api.server.closeAllConnections();
         await new Promise((resolve) => api.server.close(resolve));

@@ -1,6 +1,7 @@
 // The SMTP listeners: one smtp-server per configured address, sharing the access policy, limits
 // and the intake. EHLO offers PIPELINING, SIZE, 8BITMIME, SMTPUTF8, ENHANCEDSTATUSCODES and
 // STARTTLS; AUTH PLAIN/LOGIN only after STARTTLS.
+import type { IntakePacer } from './pacing.ts';
 import { timingSafeEqual } from 'node:crypto';
 import { SMTPServer, type SMTPServerSession } from 'smtp-server';
 import { formatHostPort, type HostPort } from '../../util/units.ts';
@@ -24,7 +25,7 @@ function sameSecret(given: string, expected: string): boolean {
   return a.length === b.length && timingSafeEqual(a, b);
 }
 
-export async function startSmtp(intake: Intake, tls: TlsMaterial): Promise<SmtpListeners> {
+export async function startSmtp(intake: Intake, tls: TlsMaterial, pacer: IntakePacer): Promise<SmtpListeners> {
   useOwnEnhancedCodes();
   const { config, log } = intake;
   const smtp = config.smtp;
@@ -128,7 +129,10 @@ export async function startSmtp(intake: Intake, tls: TlsMaterial): Promise<SmtpL
           helo: session.hostNameAppearsAs,
           tls: session.secure ? (session as { tlsOptions?: { version?: string; name?: string } }).tlsOptions || {} : undefined,
         }).then(
-          ({ id }) => reply(null, `2.0.0 Ok: queued as ${id}`),
+          async ({ id, lane }) => {
+            await pacer.whenCalm(lane); // durable already: only the answer waits
+            reply(null, `2.0.0 Ok: queued as ${id}`);
+          },
           (err: Error) => reply(err),
         );
       });
