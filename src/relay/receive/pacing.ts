@@ -30,6 +30,11 @@ export class IntakePacer {
     this.timer.unref();
   }
 
+  /** Whether the loop lagged over the last window. */
+  get isLagging(): boolean {
+    return this.lagging;
+  }
+
   /** Resolves when a message of `lane` may be answered: at once, but for the lowest lane while the loop lags. */
   async whenCalm(lane: string): Promise<void> {
     if (lane !== this.lowestLane || !this.lagging) return;
