@@ -62,13 +62,13 @@ async function sendJob(conn: SmtpClient, job: Job, path: EgressPath, group: HopG
   job.meta = { sender: message.sender, receivedAt: message.receivedAt };
   attempt = { ...attempt, startedAt: Date.now() };
   const result = await conn.send(message.sender, job.recipients.map((r) => r.address), message.body);
-  const later: ClaimedRecipient[] = [];
+  let later: ClaimedRecipient[] | undefined; // refused "not now": back to the ready queue
   let laterReply = '';
   const refused = (rs: ClaimedRecipient[], reply: string, code: number, beforeMessage: boolean) => {
     const notBefore = ctx.observe(path, p, reply);
     if (code >= 500) ctx.outcomes.failed(job, rs, reply, attempt);
     else if (beforeMessage && notNow(reply)) {
-      later.push(...rs);
+      (later ??= []).push(...rs);
       laterReply = reply;
     } else ctx.outcomes.deferred(job, rs, reply, attempt, notBefore);
   };
@@ -89,13 +89,13 @@ async function sendJob(conn: SmtpClient, job: Job, path: EgressPath, group: HopG
     // a connection that broke before the message went out (a server that drops the session after
     // N messages) nothing can have been delivered: another connection tries at once
     if (beforeMessage && e.responseCode === undefined) {
-      later.push(...rest);
+      (later ??= []).push(...rest);
       laterReply = `451 4.4.2 ${describe(e)} (before the message was sent)`;
     } else refused(rest, describe(e), e.responseCode ?? 451, beforeMessage);
   }
   // a session that ended at its n-th message: the receiver's own limit is n - 1
-  if (later.length && notNow(laterReply) === 'session') path.shaping.learnSessionLimit(nth - 1);
-  if (later.length) ctx.notNow(path, group, later.length === job.recipients.length ? job : { ...job, recipients: later }, laterReply);
+  if (later && notNow(laterReply) === 'session') path.shaping.learnSessionLimit(nth - 1);
+  if (later) ctx.notNow(path, group, later.length === job.recipients.length ? job : { ...job, recipients: later }, laterReply);
   if (result.ok) return true;
   if (!conn.usable || result.error.responseCode === 421) return false;
   return conn.reset();

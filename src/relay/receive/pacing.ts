@@ -35,9 +35,14 @@ export class IntakePacer {
     return this.lagging;
   }
 
+  /** Whether a message of `lane` must wait before its answer (the lowest lane, while the loop lags). */
+  holds(lane: string): boolean {
+    return this.lagging && lane === this.lowestLane;
+  }
+
   /** Resolves when a message of `lane` may be answered: at once, but for the lowest lane while the loop lags. */
   async whenCalm(lane: string): Promise<void> {
-    if (lane !== this.lowestLane || !this.lagging) return;
+    if (!this.holds(lane)) return;
     const until = Date.now() + MAX_HOLD_MS;
     while (this.lagging && Date.now() < until) await new Promise((resolve) => setTimeout(resolve, WINDOW_MS / 2));
   }

@@ -129,9 +129,10 @@ export async function startSmtp(intake: Intake, tls: TlsMaterial, pacer: IntakeP
           helo: session.hostNameAppearsAs,
           tls: session.secure ? (session as { tlsOptions?: { version?: string; name?: string } }).tlsOptions || {} : undefined,
         }).then(
-          async ({ id, lane }) => {
-            await pacer.whenCalm(lane); // durable already: only the answer waits
-            reply(null, `2.0.0 Ok: queued as ${id}`);
+          ({ id, lane }) => {
+            const ok = () => reply(null, `2.0.0 Ok: queued as ${id}`);
+            if (pacer.holds(lane)) void pacer.whenCalm(lane).then(ok); // durable already: only the answer waits
+            else ok();
           },
           (err: Error) => reply(err),
         );

@@ -96,8 +96,8 @@ export class GroupCommit {
     if (batch.length === 0) return;
     if (this.syncsInFlight > 0 && batch.length < this.maxBatch) { // the fsync's end flushes the rest
       const secondSync = this.syncsInFlight < MAX_SYNCS_IN_FLIGHT;
-      const ahead = batch.filter((item) => !item.durable || (item.urgent && secondSync));
-      if (ahead.length) this.commitAhead(batch, ahead);
+      const goesAhead = (item: Pending) => !item.durable || (item.urgent && secondSync);
+      if (batch.some(goesAhead)) this.commitAhead(batch, goesAhead);
       return;
     }
     this.pending = [];
@@ -111,9 +111,12 @@ export class GroupCommit {
     this.sync();
   }
 
-  /** Commits `ahead` (claims, urgent changes) now, in a transaction of their own, and leaves the rest of the batch queued. */
-  private commitAhead(batch: Pending[], ahead: Pending[]): void {
-    this.pending = batch.filter((item) => !ahead.includes(item));
+  /** Commits what `goesAhead` picks (claims, urgent changes) now, in a transaction of their own, and leaves the rest of the batch queued. */
+  private commitAhead(batch: Pending[], goesAhead: (item: Pending) => boolean): void {
+    const ahead: Pending[] = [];
+    const rest: Pending[] = [];
+    for (const item of batch) (goesAhead(item) ? ahead : rest).push(item);
+    this.pending = rest;
     let durable = false;
     for (const entry of this.commitBatch(ahead) ?? []) {
       if (entry.item.durable) {

@@ -59,6 +59,9 @@ export function domainOf(address: string): string {
   return address.slice(address.lastIndexOf('@') + 1).toLowerCase();
 }
 
+/** Commit options of the highest lane's inserts, made once (see group-commit.ts). */
+const URGENT = { urgent: true };
+
 export class Spool {
   readonly db: DatabaseSync;
   readonly commits: GroupCommit;
@@ -155,7 +158,7 @@ export class Spool {
       this.messages++;
       this.laneCounts(message.lane).queued += message.recipients.length;
       return id;
-    }, { urgent: message.lane === this.urgentLane }).then((id) => {
+    }, message.lane === this.urgentLane ? URGENT : undefined).then((id) => {
       // only once committed: a rolled-back insert's id may be given out again
       this.recent.add({ id, lane: message.lane, sender: message.sender, receivedAt: message.receivedAt, body: message.body });
       return id;
