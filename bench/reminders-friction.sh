@@ -100,4 +100,13 @@ phase bulk --messages "$BULK"
 ' "$work/baseline.json" "$work/bulk.json"
 echo "relay queue after the run: $(curl -s http://127.0.0.1:$((BASE + 1))/api/v1/queue)"
 echo "spool fsyncs: $(curl -s http://127.0.0.1:$((BASE + 1))/metrics | awk -F'[ {}=\"]+' '/^mailops_spool_sync_seconds_bucket/ { le[$3] = $4 } /^mailops_spool_sync_seconds_count/ { n = $2 } END { printf "%d, <= 10 ms %.1f %%, <= 100 ms %.1f %%, <= 500 ms %.2f %%", n, 100 * le["0.01"] / n, 100 * le["0.1"] / n, 100 * le["0.5"] / n }')"
+# quantiles from a Prometheus histogram of /metrics: NAME SELECTOR
+hq() {
+  curl -s http://127.0.0.1:$((BASE + 1))/metrics | awk -v name="$1" -v sel="$2" -F'[ {}]+' '
+    index($0, name "_bucket{") == 1 && index($0, sel) { split($0, a, "le=\""); split(a[2], b, "\""); le[++n] = b[1]; c[n] = $NF }
+    END { for (q = 1; q <= 3; q++) { want = (q == 1 ? 0.5 : q == 2 ? 0.99 : 1) * c[n]; for (i = 1; i <= n; i++) if (c[i] >= want) { printf "%s%s", (q > 1 ? " / " : ""), (le[i] == "+Inf" ? "inf" : le[i] * 1000 " ms"); break } } }'
+}
+echo "relay 250 after DATA p50 / p99 / max by lane: transactional $(hq mailops_answer_seconds 'lane="transactional"'), bulk $(hq mailops_answer_seconds 'lane="bulk"')"
+echo "relay event loop, worst delay per 100 ms window p50 / p99 / max: $(hq mailops_event_loop_delay_seconds '')"
+echo "spool transactions holding the loop p50 / p99 / max: $(hq mailops_spool_commit_seconds '')"
 echo "shaping actions: $(grep -c '"event":"shaping"' "$work/relay.log" || true); requeued (not now): $(curl -s http://127.0.0.1:$((BASE + 1))/metrics | awk '/^mailops_requeued_total/ { s += $2 } END { print s + 0 }')"

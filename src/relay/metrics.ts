@@ -37,10 +37,14 @@ export class Histogram {
 export class LaneMetrics {
   readonly counters: Record<Outcome, number> = { received: 0, delivered: 0, deferred: 0, failed: 0, expired: 0, requeued: 0 };
   readonly latency = new Histogram();
+  /** From the end of DATA to the 250: commit, fsync and any pacing hold. */
+  readonly answer = new Histogram();
 }
 
 export class Metrics {
   readonly lanes = new Map<string, LaneMetrics>();
+  /** The worst event-loop delay (ms) of each of the intake pacer's windows: what every session waited at most. */
+  readonly loopDelay = new Histogram();
 
   constructor(lanes: string[]) {
     for (const lane of lanes) this.lanes.set(lane, new LaneMetrics());

@@ -51,7 +51,7 @@ export async function startRelay(config: RelayConfig, options: { log?: EventLog 
   const dispatcher = new Dispatcher({ config, spool, outcomes, shaper: new Shaper(config, log), suspensions: new Suspensions(spool.suspensions), metrics, log });
   const scheduler = new Scheduler({ config, spool, log, signals, dispatcher, outcomes });
   const tls = await tlsMaterial(config);
-  const pacer = new IntakePacer(lanes[lanes.length - 1]);
+  const pacer = new IntakePacer(lanes[lanes.length - 1], metrics.loopDelay);
   const smtp = await startSmtp(intake, tls, pacer);
   const api = await startApi({ ...intake, scheduler, dispatcher, bounces, startedAt: Date.now() }, config.http.listen);
   const reclaim = setInterval(() => spool.reclaim(RECLAIM_PAGES), RECLAIM_EVERY_MS);

@@ -45,6 +45,29 @@ test('operations queued while an fsync is under way gather into one commit after
   assert.equal(spool.db.prepare('SELECT count(*) AS n FROM t').get()!.n, 4);
 });
 
+test('a batch that would hold the loop long commits in slices, the loop served between them, and shares one fsync', async (t) => {
+  const spool = new Spool(mkdtempSync(join(tmpdir(), 'mailops-gc-')), { commitBatch: 500, commitInterval: 0, lanes: ['bulk'] });
+  t.after(() => spool.close());
+  spool.db.exec('CREATE TABLE t (v INTEGER)');
+  const insert = spool.db.prepare('INSERT INTO t (v) VALUES (?)');
+  const slow = (v: number) => () => { // an operation that takes a millisecond of the loop, as a 40 KB insert can
+    const until = performance.now() + 1;
+    while (performance.now() < until);
+    return insert.run(v);
+  };
+  const [commitsBefore, syncsBefore] = [spool.commits.commits, spool.commits.syncTimes.count];
+  let settled = 0;
+  const all = Array.from({ length: 40 }, (_, v) => spool.commits.run(slow(v)).then(() => settled++));
+  // a timer due at once stands for a socket's data: it must run before the batch is done
+  const servedAfter = await new Promise<number>((resolve) => setTimeout(() => resolve(spool.db.prepare('SELECT count(*) AS n FROM t').get()!.n as number), 0));
+  await Promise.all(all);
+  assert.equal(settled, 40);
+  assert.ok(servedAfter > 0 && servedAfter < 40, `the loop was served between slices (rows committed when the timer ran: ${servedAfter})`);
+  assert.ok(spool.commits.commits - commitsBefore >= 5, `several slices (${spool.commits.commits - commitsBefore} commits)`);
+  assert.equal(spool.commits.syncTimes.count - syncsBefore, 1, 'one fsync covered every slice');
+  assert.ok(spool.commits.commitTimes.quantile(1) <= 10, 'no transaction held the loop much beyond its slice');
+});
+
 test('inserted messages survive reopening; counts are rebuilt from the spool', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'mailops-gc-'));
   const options = { commitBatch: 500, commitInterval: 0, lanes: ['transactional', 'bulk'] };

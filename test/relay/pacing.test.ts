@@ -3,6 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { IntakePacer } from '../../src/relay/receive/pacing.ts';
+import { Histogram } from '../../src/relay/metrics.ts';
 import { until } from '../helpers/wait.ts';
 
 function blockLoop(ms: number): void {
@@ -11,7 +12,8 @@ function blockLoop(ms: number): void {
 }
 
 test('intake pacing holds the lowest lane\'s 250 while the loop lags, never a higher lane\'s', async (t) => {
-  const pacer = new IntakePacer('bulk');
+  const worst = new Histogram();
+  const pacer = new IntakePacer('bulk', worst);
   t.after(() => pacer.close());
   assert.equal(pacer.isLagging, false);
   for (let i = 0; i < 40 && !pacer.isLagging; i++) {
@@ -19,6 +21,7 @@ test('intake pacing holds the lowest lane\'s 250 while the loop lags, never a hi
     await new Promise((resolve) => setTimeout(resolve, 1)); // let the pacer's window end
   }
   assert.ok(pacer.isLagging, 'a loop blocked for 60 ms at a time counts as lagging');
+  assert.ok(worst.quantile(1) >= 50, 'the windows\' worst delays are recorded for /metrics');
   let transactional = false;
   let bulk = false;
   void pacer.whenCalm('transactional').then(() => (transactional = true));

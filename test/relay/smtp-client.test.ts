@@ -104,6 +104,11 @@ test('STARTTLS when offered: the session is encrypted and mail flows over it', a
   const result = await client.send('a@sender.test', ['x@dest.test'], Buffer.from('Subject: x\r\n\r\nx\r\n'));
   assert.ok(result.ok);
   assert.equal(secureSessions, 1);
+  assert.equal(client.tlsResumed, false, 'the first session with a server is a full handshake');
+  const again = await SmtpClient.connect({ ...options((server.server.address() as AddressInfo).port), servername: 'mx.dest.test' });
+  t.after(() => again.close());
+  assert.equal(again.secure, true);
+  assert.equal(again.tlsResumed, true, 'the next connection to the same server resumes the TLS session');
 });
 
 test('after STARTTLS: plaintext injected behind the 220 is refused, a silent handshake times out', async (t) => {

@@ -68,9 +68,13 @@ export function prometheus(metrics: Metrics, spool: Spool, described: ReturnType
   }
   histogram(lines, 'mailops_delivery_latency_seconds', 'Time from the 250 at receipt to the 250 at delivery.',
     [...metrics.lanes].map(([lane, m]) => [`lane="${lane}"`, m.latency]));
+  histogram(lines, 'mailops_answer_seconds', 'Time from the end of DATA to the 250 (commit, fsync, pacing hold).',
+    [...metrics.lanes].map(([lane, m]) => [`lane="${lane}"`, m.answer]));
+  histogram(lines, 'mailops_event_loop_delay_seconds', 'The worst event-loop delay of each 100 ms window.', [['', metrics.loopDelay]]);
   lines.push('# HELP mailops_spool_commits_total Spool transactions (group commits).', '# TYPE mailops_spool_commits_total counter',
     `mailops_spool_commits_total ${spool.commits.commits}`);
   histogram(lines, 'mailops_spool_sync_seconds', 'WAL fsync duration of the group commit.', [['', spool.commits.syncTimes]]);
+  histogram(lines, 'mailops_spool_commit_seconds', 'How long each spool transaction held the event loop.', [['', spool.commits.commitTimes]]);
   lines.push('# HELP mailops_recovered_in_flight Recipients that were being delivered when the previous process died (possible duplicates).',
     '# TYPE mailops_recovered_in_flight gauge', `mailops_recovered_in_flight ${spool.recoveredActive}`);
   paths(lines, described);

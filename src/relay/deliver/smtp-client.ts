@@ -5,8 +5,11 @@
 // STARTTLS as a public MX expects; certificates are not verified (there is no name the sender
 // could trust without DANE or MTA-STS). Errors carry `code` (ECONNECTION, ETIMEDOUT, ETLS,
 // EPROTOCOL, EENVELOPE, EMESSAGE) and, when a reply caused them, `responseCode` and `response`.
+// TLS costs little per connection: one client context for every session (building one loads the
+// CA store), and each server's last session ticket is offered again (resumption skips the key
+// exchange on both ends, as Postfix's smtp_tls_session_cache does).
 import { connect as tcpConnect, isIP, type Socket } from 'node:net';
-import { connect as tlsConnect } from 'node:tls';
+import { connect as tlsConnect, createSecureContext, type SecureContext } from 'node:tls';
 import { ReplyParser, replyLine, type Reply } from '../../util/smtp-reply.ts';
 
 export class SmtpError extends Error {
@@ -39,6 +42,18 @@ export interface ClientOptions {
 }
 
 export interface Rejection { address: string; reply: Reply }
+
+let clientContext: SecureContext | undefined;
+
+/** The last TLS session each server (host:port) gave us, oldest first; bounded. */
+const tlsSessions = new Map<string, Buffer>();
+const MAX_TLS_SESSIONS = 2000;
+
+function rememberSession(server: string, session: Buffer): void {
+  tlsSessions.delete(server);
+  tlsSessions.set(server, session);
+  if (tlsSessions.size > MAX_TLS_SESSIONS) tlsSessions.delete(tlsSessions.keys().next().value!);
+}
 
 /**
  * A transaction's outcome: the DATA reply when accepted, else the error and whether it came before
@@ -101,6 +116,8 @@ export class SmtpClient {
   private readonly options: ClientOptions;
   readonly extensions = new Map<string, string>();
   secure = false;
+  /** The TLS session was resumed (no key exchange). */
+  tlsResumed = false;
 
   private constructor(socket: Socket, options: ClientOptions) {
     this.socket = socket;
@@ -232,7 +249,10 @@ export class SmtpClient {
     plain.removeAllListeners('timeout');
     plain.setTimeout(0);
     const servername = this.options.servername && !isIP(this.options.servername) ? this.options.servername : undefined;
-    const secure = tlsConnect({ socket: plain, servername, rejectUnauthorized: false });
+    const server = `${this.options.host}:${this.options.port}`;
+    clientContext ??= createSecureContext();
+    const secure = tlsConnect({ socket: plain, servername, rejectUnauthorized: false, secureContext: clientContext, session: tlsSessions.get(server) });
+    secure.on('session', (session: Buffer) => rememberSession(server, session));
     this.socket = secure;
     this.attach(secure);
     const timeout = this.options.commandTimeout;
@@ -251,6 +271,7 @@ export class SmtpClient {
       secure.once('close', () => failed('connection closed'));
     });
     this.secure = true;
+    this.tlsResumed = secure.isSessionReused();
     secure.setTimeout(timeout);
   }
 

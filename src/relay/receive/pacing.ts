@@ -5,6 +5,7 @@
 // answered thus slows down, and the reminder's session gets the loop. Higher lanes are answered at
 // once. May touch: nothing but its own timer; receive/server.ts asks it before each 250.
 import { monitorEventLoopDelay } from 'node:perf_hooks';
+import type { Histogram } from '../metrics.ts';
 
 /** The loop counts as lagging while its delay over the last window reaches this (p99, ms). */
 const LAG_MS = 20;
@@ -18,13 +19,17 @@ export class IntakePacer {
   private readonly delay: ReturnType<typeof monitorEventLoopDelay>;
   private readonly timer: NodeJS.Timeout;
   private lagging = false;
+  /** Where the worst event-loop delay of each window goes (ms), for /metrics. */
+  private readonly worstDelays: Histogram;
 
-  constructor(lowestLane: string) {
+  constructor(lowestLane: string, worstDelays: Histogram) {
     this.lowestLane = lowestLane;
+    this.worstDelays = worstDelays;
     this.delay = monitorEventLoopDelay({ resolution: 10 });
     this.delay.enable();
     this.timer = setInterval(() => {
       this.lagging = this.delay.count > 0 && this.delay.percentile(99) / 1e6 >= LAG_MS;
+      if (this.delay.count > 0) this.worstDelays.observe(this.delay.max / 1e6);
       this.delay.reset();
     }, WINDOW_MS);
     this.timer.unref();

@@ -112,6 +112,7 @@ export async function startSmtp(intake: Intake, tls: TlsMaterial, pacer: IntakeP
       stream.on('error', release); // the client went away in the middle of DATA
       stream.on('data', (chunk: Buffer) => collector.push(chunk));
       stream.on('end', () => {
+        const ended = performance.now();
         if (collector.oversize || stream.sizeExceeded) {
           return reply(smtpError(552, '5.3.4', `Message size exceeds fixed maximum message size of ${smtp.maxMessageSize} bytes`));
         }
@@ -130,7 +131,10 @@ export async function startSmtp(intake: Intake, tls: TlsMaterial, pacer: IntakeP
           tls: session.secure ? (session as { tlsOptions?: { version?: string; name?: string } }).tlsOptions || {} : undefined,
         }).then(
           ({ id, lane }) => {
-            const ok = () => reply(null, `2.0.0 Ok: queued as ${id}`);
+            const ok = () => {
+              intake.metrics.lane(lane).answer.observe(performance.now() - ended);
+              reply(null, `2.0.0 Ok: queued as ${id}`);
+            };
             if (pacer.holds(lane)) void pacer.whenCalm(lane).then(ok); // durable already: only the answer waits
             else ok();
           },

@@ -21,6 +21,13 @@
 // start: they commit ahead of the newsletter's gathered inserts, and their own fsync runs beside
 // the one under way, so a reminder's 250 waits for one flush, not for the end of another plus
 // its own. An insert overtakes nothing it depends on.
+//
+// SQLite runs on the event loop, so a transaction blocks it for as long as its operations and
+// COMMIT take: a batch gathered during one fsync of a newsletter's 40 KB messages (a few hundred
+// inserts) would hold every other session, a reminder's included, for tens of milliseconds. A
+// batch thus commits in slices of at most SLICE_MS of work, one per turn of the loop, and the
+// fsync starts after the last slice: the loop serves sockets between slices, and the batch still
+// shares one disk flush. How long each slice held the loop is in `commitTimes`.
 import { fsync } from 'node:fs';
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import { Histogram } from '../metrics.ts';
@@ -38,10 +45,15 @@ interface Pending {
 interface Committed { item: Pending; ok: boolean; value: unknown; seq: number }
 
 const MAX_SYNCS_IN_FLIGHT = 2;
+/** The most work (ms) one transaction may take of the event loop before the rest of its batch waits a turn. */
+const SLICE_MS = 4;
 
 export class GroupCommit {
   private pending: Pending[] = [];
   private scheduled = false;
+  /** A batch being committed slice by slice (see the header); new operations gather meanwhile. */
+  private slicing: Pending[] = [];
+  private sliced: Committed[] = [];
   private unsynced: Committed[] = [];
   private syncsInFlight = 0;
   /** Commits so far, and the newest commit that an fsync under way or done covers. */
@@ -54,6 +66,8 @@ export class GroupCommit {
   commits = 0;
   /** How long each WAL fsync took (ms): the floor under every 250's latency. */
   readonly syncTimes = new Histogram();
+  /** How long each transaction held the event loop (ms): operations and COMMIT. */
+  readonly commitTimes = new Histogram();
 
   /** Called after a failed COMMIT was rolled back, so that in-memory tallies can be rebuilt. */
   onRollback: () => void = () => {};
@@ -89,26 +103,42 @@ export class GroupCommit {
     });
   }
 
-  /** Runs everything queued so far in one transaction (synchronous, no fsync), then syncs. */
+  /** Commits everything queued so far (in slices, see the header), then syncs. */
   flush(): void {
     this.scheduled = false;
     const batch = this.pending;
     if (batch.length === 0) return;
-    if (this.syncsInFlight > 0 && batch.length < this.maxBatch) { // the fsync's end flushes the rest
+    if ((this.syncsInFlight > 0 || this.slicing.length > 0) && batch.length < this.maxBatch) { // the fsync's (or the slices') end flushes the rest
       const secondSync = this.syncsInFlight < MAX_SYNCS_IN_FLIGHT;
       const goesAhead = (item: Pending) => !item.durable || (item.urgent && secondSync);
       if (batch.some(goesAhead)) this.commitAhead(batch, goesAhead);
       return;
     }
     this.pending = [];
-    const done = this.commitBatch(batch);
-    if (!done) return;
-    for (const entry of done) {
-      if (entry.item.durable) this.unsynced.push(entry);
-      else if (entry.ok) entry.item.resolve(entry.value);
-      else entry.item.reject(entry.value as Error);
+    if (this.slicing.length > 0) { // a full batch while slicing: it joins the slices
+      for (const item of batch) this.slicing.push(item);
+      return;
+    }
+    this.slicing = batch;
+    this.commitSlice();
+  }
+
+  /** Commits the next slice of the batch; the next turn takes the rest, and the last slice starts the fsync. */
+  private commitSlice(): void {
+    const done = this.commitBatch(this.slicing, SLICE_MS);
+    if (done) {
+      for (const entry of done) {
+        if (entry.item.durable) this.unsynced.push(entry);
+        else if (entry.ok) entry.item.resolve(entry.value);
+        else entry.item.reject(entry.value as Error);
+      }
+    }
+    if (this.slicing.length > 0) {
+      setImmediate(() => this.commitSlice());
+      return;
     }
     this.sync();
+    if (this.syncsInFlight === 0 && this.pending.length) this.flush(); // nothing to sync (a failed batch): go on
   }
 
   /** Commits what `goesAhead` picks (claims, urgent changes) now, in a transaction of their own, and leaves the rest of the batch queued. */
@@ -128,51 +158,67 @@ export class GroupCommit {
     if (durable) this.sync(); // beside the one under way; claims alone wait for the next fsync to cover them, nobody waits for that
   }
 
-  /** Runs and commits a batch; when the commit itself fails, every operation is rejected (undefined). */
-  private commitBatch(batch: Pending[]): Committed[] | undefined {
+  /**
+   * Runs and commits the front of `batch` (all of it, or as much as `sliceMs` of work allows, at
+   * least one operation) and takes what it ran off the array; when the commit itself fails,
+   * every operation it ran is rejected (undefined).
+   */
+  private commitBatch(batch: Pending[], sliceMs = Infinity): Committed[] | undefined {
+    const started = performance.now();
+    let ran = batch.length;
     try {
-      const done = this.execute(batch, false) ?? this.execute(batch, true)!;
+      const deadline = started + sliceMs;
+      const first = this.execute(batch, 1, deadline);
+      const done = typeof first === 'number' ? this.execute(batch, first, deadline, true) as Committed[] : first;
+      ran = done.length;
       this.commits++;
       this.committedSeq++;
       return done;
     } catch (err) {
       if (this.db.isTransaction) this.tx.rollback.run();
       this.onRollback();
-      for (const item of batch) item.reject(err as Error);
+      for (let i = 0; i < ran; i++) batch[i].reject(err as Error);
       return undefined;
+    } finally {
+      batch.splice(0, ran);
+      this.commitTimes.observe(performance.now() - started);
     }
   }
 
   /**
-   * Runs the batch in one transaction and commits it. Operations rarely fail, so they first run
-   * side by side; if one throws, the whole batch is rolled back (undefined) and runs again
-   * `isolated`: a savepoint per operation, so that a failing one is undone alone.
+   * Runs operations from the front of the batch in one transaction, at least `atLeast`, then up
+   * to `deadline`, and commits. Operations rarely fail, so they first run side by side; if one
+   * throws, the transaction is rolled back and the count of operations up to and including the
+   * failing one returned, to run again `isolated`: a savepoint per operation, so that a failing
+   * one is undone alone.
    */
-  private execute(batch: Pending[], isolated: boolean): Committed[] | undefined {
+  private execute(batch: Pending[], atLeast: number, deadline: number, isolated = false): Committed[] | number {
     const { begin, commit, rollback, savepoint, release, undo } = this.tx;
     const seq = this.committedSeq + 1;
     const done: Committed[] = [];
     begin.run();
-    for (const item of batch) {
+    for (let i = 0; i < batch.length; i++) {
+      const item = batch[i];
       if (!isolated) {
         try {
           done.push({ item, ok: true, value: item.op(), seq });
         } catch {
           rollback.run();
           this.onRollback();
-          return undefined;
+          return i + 1;
         }
-        continue;
+      } else {
+        savepoint.run();
+        try {
+          done.push({ item, ok: true, value: item.op(), seq });
+          release.run();
+        } catch (err) {
+          undo.run();
+          release.run();
+          done.push({ item, ok: false, value: err, seq });
+        }
       }
-      savepoint.run();
-      try {
-        done.push({ item, ok: true, value: item.op(), seq });
-        release.run();
-      } catch (err) {
-        undo.run();
-        release.run();
-        done.push({ item, ok: false, value: err, seq });
-      }
+      if (i + 1 >= atLeast && performance.now() >= deadline) break;
     }
     commit.run();
     return done;
@@ -202,7 +248,7 @@ export class GroupCommit {
 
   /** Operations queued or committed but not yet on disk. */
   get backlog(): number {
-    return this.pending.length + this.unsynced.length;
+    return this.pending.length + this.slicing.length + this.unsynced.length;
   }
 
   /**
@@ -216,7 +262,7 @@ export class GroupCommit {
 
   /** Flushes and waits until everything queued so far is durable (for shutdown). */
   async drain(): Promise<void> {
-    while (this.pending.length || this.unsynced.length || this.syncsInFlight) {
+    while (this.pending.length || this.slicing.length || this.unsynced.length || this.syncsInFlight) {
       this.flush();
       await new Promise((resolve) => setTimeout(resolve, 1));
     }
