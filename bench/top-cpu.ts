@@ -109,7 +109,7 @@ const nodes = [await startRelay('n1', sink), await startRelay('n2', sink), await
 for (const node of nodes) for (let i = 0; i < BACKLOG; i += 20) await Promise.all(Array.from({ length: Math.min(20, BACKLOG - i) }, () => inject(node)));
 
 const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
-const args = ['top', '--interval', values.interval!, ...nodes.flatMap((n) => ['--node', n])];
+const args = ['top', '--interval', values.interval!, '--token', TOKEN, ...nodes.flatMap((n) => ['--node', n])]; // the token: the event streams need it
 tmux('new-session', '-d', '-x', '160', '-y', '48', '-s', 'top',
   `exec env NCURSES_NO_UTF8_ACS=1 TERM=xterm-256color ${values.profile ? `NODE_OPTIONS=${quote(`--cpu-prof --cpu-prof-dir=${values.profile}`)} ` : ''}${quote(process.execPath)} ${quote(MAILOPS)} ${args.map(quote).join(' ')} 2>${quote(join(dir, 'top.err'))}`);
 const pid = Number(tmux('display', '-p', '-t', 'top', '#{pane_pid}').stdout.trim());

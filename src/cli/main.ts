@@ -1,5 +1,7 @@
 // The `mailops` command: one file per command group registers its subcommands here. Command
-// files keep their heavy imports inside the action, so `mailops --help` starts fast.
+// files keep their heavy imports inside the action, so `mailops --help` starts fast. Errors end
+// here: usage and config problems exit 2 (each problem on its own line); a closed output pipe
+// ends any command quietly.
 import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../config/errors.ts';
 import { registerRelay } from './relay.ts';
@@ -26,6 +28,15 @@ registerDkim(program);
 registerSuppress(program);
 registerTop(program);
 
+// A reader that stops early (`mailops queue summary | head`) closes the pipe: whatever the
+// command, it has nobody left to tell anything, so it ends quietly rather than with a stack trace.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(0);
+    throw err;
+  });
+}
+
 try {
   await program.parseAsync(process.argv);
 } catch (err) {
@@ -34,7 +45,7 @@ try {
     process.exit(err.exitCode === 0 ? 0 : 2);
   }
   if (err instanceof ConfigError) {
-    process.stderr.write(`mailops: ${err.message}\n`);
+    for (const problem of err.problems) process.stderr.write(`mailops: ${problem}\n`);
     process.exit(2);
   }
   throw err;

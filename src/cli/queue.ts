@@ -1,14 +1,10 @@
-// `mailops queue ...`: inspect and change a running relay's queue through its HTTP API.
+// `mailops queue ...`: inspect and change a running relay's queue through its HTTP API; on the
+// relay's machine, as its user, without a token (the local admin token, src/cli/node-client.ts).
 import type { Command } from 'commander';
-import { examples } from './usage.ts';
-
-const NODE_HELP = 'relay HTTP API (default http://127.0.0.1:8025)';
-const TOKEN_HELP = 'bearer token for changes (or MAILOPS_TOKEN)';
+import { examples, withNode } from './usage.ts';
 
 export function registerQueue(program: Command): void {
   const queue = program.command('queue').description('inspect and manage a relay node\'s queue');
-  const withNode = (cmd: Command) => cmd.option('--node <url>', NODE_HELP, 'http://127.0.0.1:8025');
-  const withToken = (cmd: Command) => withNode(cmd).option('--token <token>', TOKEN_HELP);
 
   withNode(queue.command('summary'))
     .description('messages per lane and destination domain by age, like Postfix qshape')
@@ -25,13 +21,13 @@ export function registerQueue(program: Command): void {
     .addHelpText('after', examples(['mailops queue list --lane bulk --limit 20', 'mailops queue list --domain gmail.com --json']))
     .action(async (options) => (await import('./queue-actions.ts')).list(options));
 
-  withToken(queue.command('retry [id]'))
+  withNode(queue.command('retry [id]'))
     .description('deliver now: one message by queue id, or everything for --domain')
     .option('--domain <domain>', 'every queued recipient at this domain')
-    .addHelpText('after', examples(['mailops queue retry 0000002A', 'mailops queue retry --domain gmx.de --token $TOKEN']))
+    .addHelpText('after', examples(['mailops queue retry 0000002A', 'mailops queue retry --domain gmx.de --spool /var/spool/mailops', 'mailops queue retry --domain gmx.de --node http://relay2:8025 --token $TOKEN']))
     .action(async (id, options) => (await import('./queue-actions.ts')).change('retry', id, options));
 
-  withToken(queue.command('delete [id]'))
+  withNode(queue.command('delete [id]'))
     .description('remove from the queue without delivery: one message by queue id, or everything for --domain')
     .option('--domain <domain>', 'every queued recipient at this domain')
     .addHelpText('after', examples(['mailops queue delete 0000002A', 'mailops queue delete --domain typo-domain.test']))
@@ -44,7 +40,7 @@ export function registerQueue(program: Command): void {
     .addHelpText('after', examples(['mailops queue destinations', 'mailops queue destinations --json']))
     .action(async (options) => (await import('./sending-actions.ts')).destinations(options));
 
-  withToken(queue.command('suspend'))
+  withNode(queue.command('suspend'))
     .description('stop delivering to a domain (its mail waits), until resumed or for a while')
     .requiredOption('--domain <domain>', 'recipient domain')
     .option('--for <duration>', 'suspend for this long (30m, 2h); default until resumed')
@@ -52,7 +48,7 @@ export function registerQueue(program: Command): void {
     .addHelpText('after', examples(['mailops queue suspend --domain yahoo.com --for 2h --token $TOKEN', 'mailops queue suspend --domain gmx.de']))
     .action(async (options) => (await import('./sending-actions.ts')).suspend(options));
 
-  withToken(queue.command('resume'))
+  withNode(queue.command('resume'))
     .description('deliver to a domain again: lifts a suspension or a provider backoff pause, and makes its mail due now')
     .requiredOption('--domain <domain>', 'recipient domain')
     .addHelpText('after', examples(['mailops queue resume --domain yahoo.com --token $TOKEN']))

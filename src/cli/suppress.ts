@@ -1,11 +1,9 @@
 // `mailops suppress list|add|remove`: the relay's suppression list, through its HTTP API.
 import type { Command } from 'commander';
-import { examples } from './usage.ts';
+import { examples, withNode } from './usage.ts';
 
 export function registerSuppress(program: Command): void {
   const suppress = program.command('suppress').description('addresses the relay never sends to (hard bounces and operator entries)');
-  const withNode = (cmd: Command) => cmd.option('--node <url>', 'relay HTTP API', 'http://127.0.0.1:8025');
-  const withToken = (cmd: Command) => withNode(cmd).option('--token <token>', 'bearer token (or MAILOPS_TOKEN)');
 
   withNode(suppress.command('list'))
     .description('list suppressed addresses in address order')
@@ -15,13 +13,13 @@ export function registerSuppress(program: Command): void {
     .addHelpText('after', examples(['mailops suppress list', 'mailops suppress list --after m@example.com --limit 100 --json']))
     .action(async (options) => (await import('./sending-actions.ts')).suppressList(options));
 
-  withToken(suppress.command('add <address>'))
+  withNode(suppress.command('add <address>'))
     .description('suppress an address: mail to it fails at once')
     .option('--reason <text>', 'why (shown in the log and the list)')
     .addHelpText('after', examples(['mailops suppress add old@example.com --reason "asked to be removed" --token $TOKEN']))
     .action(async (address, options) => (await import('./sending-actions.ts')).suppressChange('add', address, options));
 
-  withToken(suppress.command('remove <address>'))
+  withNode(suppress.command('remove <address>'))
     .description('take an address off the suppression list')
     .addHelpText('after', examples(['mailops suppress remove fixed@example.com --token $TOKEN']))
     .action(async (address, options) => (await import('./sending-actions.ts')).suppressChange('remove', address, options));

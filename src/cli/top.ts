@@ -6,7 +6,9 @@ export function registerTop(program: Command): void {
   program
     .command('top')
     .description('live dashboard of queue depth, rates, latency, destinations, egress paths and events per lane across relay nodes')
-    .option('--node <url>', 'relay HTTP API to watch (repeatable; default http://127.0.0.1:8025)', collect)
+    .option('--node <url>', 'relay HTTP API to watch (repeatable; default: the one recorded in ./var/spool, else http://127.0.0.1:8025)', collect)
+    .option('--spool <dir>', 'watch the relay of this spool, with its local admin token, as the relay\'s user (repeatable)', collect)
+    .option('--token <token>', 'the relays\' http.token (or MAILOPS_TOKEN), for their event streams once http.token is set')
     .option('--interval <duration>', 'refresh interval', '1s')
     .option('--history <duration>', 'how far back the depth chart reaches', '5m')
     .option('--top <n>', 'busiest destination domains to show', positiveInt('--top'), 10)

@@ -1,13 +1,15 @@
 // Loads the relay configuration: embedded defaults, then the YAML file, then command-line flags.
-// The result is validated as a whole; the first problem found is thrown as a ConfigError naming
-// the key path and the bad value.
+// The result is validated as a whole; every problem found is reported in one ConfigError, each
+// naming the key path and the bad value.
 import { readFileSync } from 'node:fs';
 import { parseDocument } from 'yaml';
+import { ADMISSION_KEYS, readAdmission } from './admission.ts';
 import { defaultConfigDocument } from './defaults.ts';
 import { ConfigError } from './errors.ts';
-import { isDoc, merge, Reader } from './reader.ts';
+import { ConfigProblems, isDoc, merge, Reader } from './reader.ts';
 import { readBounces, readDkim, readEgress, readShaping } from './sending.ts';
-import type { ClassifyRule, LaneConfig, RelayConfig } from './types.ts';
+import type { AuthFailuresConfig, ClassifyRule, ClusterConfig, LaneConfig, RelayConfig } from './types.ts';
+import { hostname } from 'node:os';
 import { cidrList } from '../util/network.ts';
 
 export interface ConfigOverrides {
@@ -26,7 +28,7 @@ export function readConfigFile(file: string): Record<string, unknown> {
     throw new ConfigError(`${file}: cannot read config file (${(err as Error).message})`);
   }
   const doc = parseDocument(text, { prettyErrors: true });
-  if (doc.errors.length) throw new ConfigError(`${file}: invalid YAML: ${doc.errors[0].message}`);
+  if (doc.errors.length) throw new ConfigError(doc.errors.map((error) => `${file}: invalid YAML: ${error.message}`));
   const value = doc.toJS() ?? {};
   if (!isDoc(value)) throw new ConfigError(`${file}: the config must be a YAML mapping`);
   return value;
@@ -57,24 +59,45 @@ export function loadRelayConfig(file?: string, overrides: ConfigOverrides = {}):
   return config;
 }
 
+/** Reads the whole document, then throws one ConfigError with every problem found, if any. */
 function validate(doc: Record<string, unknown>, source: string): RelayConfig {
-  const root = new Reader(doc, '', source);
-  root.only(['smtp', 'http', 'spool', 'lanes', 'classify', 'routes', 'delivery', 'log', 'dkim', 'bounces', 'shaping']);
+  const problems = new ConfigProblems();
+  let config: RelayConfig;
+  try {
+    config = read(new Reader(doc, '', source, problems));
+  } catch (err) {
+    // a check that cannot go on throws; what was found before it is still reported
+    if (err instanceof ConfigError) err.problems.forEach((problem) => problems.add(problem, problem));
+    // anything else that breaks is most likely a stand-in for a value already reported
+    if (!problems.size) throw err;
+  }
+  problems.throwIfAny();
+  return config!;
+}
+
+function read(root: Reader): RelayConfig {
+  const source = root.source;
+  root.only(['smtp', 'http', 'spool', 'lanes', 'classify', 'routes', 'delivery', 'log', 'dkim', 'bounces', 'shaping', 'cluster']);
 
   const smtp = root.child('smtp');
-  smtp.only(['listen', 'hostname', 'maxMessageSize', 'relayNetworks', 'tls', 'auth', 'maxRecipients', 'maxConnections',
-    'maxConnectionsPerIp', 'idleTimeout', 'maxHeaderSize']);
+  smtp.only(['listen', 'hostname', 'maxMessageSize', 'relayNetworks', 'tls', 'auth', 'authFailures', 'maxRecipients', 'maxConnections',
+    'maxConnectionsPerIp', 'idleTimeout', 'maxHeaderSize', 'proxy', ...ADMISSION_KEYS]);
   const listenValue = smtp.doc.listen;
-  const listen = (Array.isArray(listenValue) ? smtp.stringList('listen') : [smtp.string('listen')]).map((value, i) =>
-    new Reader({ listen: value }, Array.isArray(listenValue) ? `smtp.listen[${i}]` : 'smtp', source).hostPort('listen'));
+  // one listener or a list of them; each bad one is named by its place (smtp.listen[1])
+  const listen = Array.isArray(listenValue)
+    ? listenValue.map((value, i) => smtp.readerFor({ [`listen[${i}]`]: value }, 'smtp').hostPort(`listen[${i}]`))
+    : [smtp.hostPort('listen')];
   const relayNetworks = smtp.stringList('relayNetworks');
   const cidrs = cidrList(relayNetworks);
-  if ('bad' in cidrs) throw new ConfigError(`${source}: smtp.relayNetworks: ${JSON.stringify(cidrs.bad)} is not a CIDR network`);
+  if ('bad' in cidrs) smtp.reportText('relayNetworks', `${JSON.stringify(cidrs.bad)} is not a CIDR network`);
+  const proxy = smtp.stringList('proxy');
+  const proxyCidrs = cidrList(proxy);
+  if ('bad' in proxyCidrs) throw new ConfigError(`${source}: smtp.proxy: ${JSON.stringify(proxyCidrs.bad)} is not a CIDR network`);
   const tls = smtp.child('tls');
   tls.only(['key', 'cert']);
   const tlsKey = tls.optionalString('key');
   const tlsCert = tls.optionalString('cert');
-  if (Boolean(tlsKey) !== Boolean(tlsCert)) tls.fail(tlsKey ? 'cert' : 'key', 'both smtp.tls.key and smtp.tls.cert, or neither');
+  if (Boolean(tlsKey) !== Boolean(tlsCert)) tls.report(tlsKey ? 'cert' : 'key', 'both smtp.tls.key and smtp.tls.cert, or neither');
   const auth = smtp.child('auth');
   auth.only(['users']);
   const users = auth.readers('users').map((user) => {
@@ -91,7 +114,7 @@ function validate(doc: Record<string, unknown>, source: string): RelayConfig {
   const laneNames = lanes.map((lane) => lane.name);
   const laneName = (reader: Reader, key: string): string => {
     const name = reader.string(key);
-    if (!laneNames.includes(name)) reader.fail(key, `one of the lanes (${laneNames.join(', ')})`);
+    if (!laneNames.includes(name)) reader.report(key, `one of the lanes (${laneNames.join(', ')})`);
     return name;
   };
 
@@ -106,7 +129,7 @@ function validate(doc: Record<string, unknown>, source: string): RelayConfig {
       senderDomain: rule.optionalString('senderDomain')?.toLowerCase(),
       listener: rule.optionalString('listener'),
     };
-    if (!out.user && !out.sender && !out.senderDomain && !out.listener) rule.fail('lane', 'a rule with user, sender, senderDomain or listener');
+    if (!out.user && !out.sender && !out.senderDomain && !out.listener) rule.report('lane', 'a rule with user, sender, senderDomain or listener');
     return out;
   });
 
@@ -130,11 +153,14 @@ function validate(doc: Record<string, unknown>, source: string): RelayConfig {
       relayNetworks,
       tls: { key: tlsKey, cert: tlsCert },
       auth: { users },
+      authFailures: readAuthFailures(smtp.child('authFailures')),
       maxRecipients: smtp.int('maxRecipients', 1),
       maxConnections: smtp.int('maxConnections', 1),
       maxConnectionsPerIp: smtp.int('maxConnectionsPerIp', 1),
       idleTimeout: smtp.duration('idleTimeout'),
+      ...readAdmission(smtp, smtp.int('maxConnections', 1), smtp.duration('idleTimeout')),
       maxHeaderSize: smtp.size('maxHeaderSize'),
+      proxy,
     },
     http: { listen: http.hostPort('listen'), token: http.optionalString('token') },
     spool: { dir: spool.string('dir'), commitInterval: spool.duration('commitInterval'), commitBatch: spool.int('commitBatch', 1, 100_000) },
@@ -156,6 +182,42 @@ function validate(doc: Record<string, unknown>, source: string): RelayConfig {
     dkim: readDkim(root),
     bounces: readBounces(root, laneNames),
     shaping: readShaping(root, delivery.duration('idleTimeout')),
+    cluster: readCluster(root, laneNames),
+  };
+}
+
+/** `cluster`: absent (or null) for a single node; with `redis`, this node shares limits, lists and its presence there. */
+function readCluster(root: Reader, laneNames: string[]): ClusterConfig | undefined {
+  if (root.doc.cluster === undefined || root.doc.cluster === null) return undefined;
+  const cluster = root.child('cluster');
+  cluster.only(['redis', 'node', 'lanes', 'advertise', 'leaseTtl', 'heartbeat']);
+  const redis = cluster.string('redis');
+  if (!/^rediss?:\/\/[^\s]+$/.test(redis)) cluster.fail('redis', 'a redis:// or rediss:// URL');
+  const node = cluster.doc.node === undefined ? hostname() : cluster.string('node');
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(node)) cluster.fail('node', 'a node name of letters, digits, dot, - and _');
+  const lanes = cluster.doc.lanes === undefined ? laneNames : cluster.stringList('lanes');
+  lanes.forEach((lane, i) => {
+    if (!laneNames.includes(lane)) cluster.fail(`lanes[${i}]`, `one of the lanes (${laneNames.join(', ')})`);
+  });
+  const advertise = cluster.optionalString('advertise');
+  if (advertise !== undefined && !/^https?:\/\/[^\s/]+/.test(advertise)) cluster.fail('advertise', 'the http:// URL where other nodes and tools reach this node\'s API');
+  return {
+    redis, node, lanes, advertise,
+    leaseTtl: cluster.doc.leaseTtl === undefined ? 30_000 : cluster.duration('leaseTtl'),
+    heartbeat: cluster.doc.heartbeat === undefined ? 2_000 : cluster.duration('heartbeat'),
+  };
+}
+
+/** `smtp.authFailures`: when failed logins slow down and then lock out (receive/auth-guard.ts). */
+function readAuthFailures(failures: Reader): AuthFailuresConfig {
+  failures.only(['delayAfter', 'delay', 'lockoutAfter', 'lockout', 'window']);
+  const lockoutAfter = failures.int('lockoutAfter', 1);
+  return {
+    delayAfter: failures.int('delayAfter', 1, lockoutAfter),
+    delay: failures.duration('delay'),
+    lockoutAfter,
+    lockout: failures.duration('lockout'),
+    window: failures.duration('window'),
   };
 }
 
@@ -165,11 +227,11 @@ const LANE_DEFAULTS = { concurrency: 50, reserve: 0, retry: { initial: '1m', max
 /** Lanes in priority order: the mapping's order unless a lane sets `priority` (lower first). */
 function readLanes(lanes: Reader): LaneConfig[] {
   const entries = Object.keys(lanes.doc).filter((name) => lanes.doc[name] !== null);
-  if (entries.length === 0) lanes.fail('', 'at least one lane');
+  if (entries.length === 0) lanes.report('', 'at least one lane');
   const out = entries.map((name, index) => {
-    if (!/^[a-z][a-z0-9_-]*$/.test(name)) throw new ConfigError(`${lanes.source}: ${lanes.key(name)}: lane names are lower-case letters, digits, - and _`);
+    if (!/^[a-z][a-z0-9_-]*$/.test(name)) lanes.reportText(name, 'lane names are lower-case letters, digits, - and _');
     const given = lanes.doc[name];
-    const lane = new Reader(isDoc(given) ? merge(LANE_DEFAULTS, given) : given, lanes.key(name), lanes.source);
+    const lane = lanes.readerFor(isDoc(given) ? merge(LANE_DEFAULTS, given) : given, lanes.key(name));
     lane.only(['priority', 'concurrency', 'reserve', 'retry', 'lifetime', 'route', 'egress']);
     const retry = lane.child('retry');
     retry.only(['initial', 'max', 'factor']);

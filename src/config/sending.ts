@@ -3,8 +3,7 @@
 // mailbox providers (see docs/sending.md); a config file overrides any value of a profile or
 // adds profiles of its own (matched in order, before `default`).
 import { isIP } from 'node:net';
-import { ConfigError } from './errors.ts';
-import { merge, Reader } from './reader.ts';
+import { merge, type Reader } from './reader.ts';
 import type { BackoffAction, BackoffRule, BouncesConfig, DkimAlgorithm, DkimKeyConfig, LaneEgress, ShapingConfig, ShapingProfile } from './sending-types.ts';
 
 const FEWER = { match: 'Too many connections|4\\.7\\.652|exceeded the maximum number of connections', action: 'reduce' };
@@ -51,10 +50,10 @@ export function readDkim(root: Reader): DkimKeyConfig[] {
   return root.readers('dkim').map((entry) => {
     entry.only(['domain', 'selector', 'privateKey', 'algorithm']);
     const algorithm = entry.doc.algorithm ?? 'rsa-sha256';
-    if (algorithm !== 'rsa-sha256' && algorithm !== 'ed25519-sha256') entry.fail('algorithm', 'rsa-sha256 or ed25519-sha256');
+    if (algorithm !== 'rsa-sha256' && algorithm !== 'ed25519-sha256') entry.report('algorithm', 'rsa-sha256 or ed25519-sha256');
     const domain = entry.string('domain').toLowerCase().replace(/\.$/, '');
     const selector = entry.string('selector');
-    if (!/^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/i.test(selector)) entry.fail('selector', 'a selector made of DNS labels');
+    if (!/^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/i.test(selector)) entry.report('selector', 'a selector made of DNS labels');
     return { domain, selector, privateKey: entry.string('privateKey'), algorithm: algorithm as DkimAlgorithm };
   });
 }
@@ -64,26 +63,26 @@ export function readBounces(root: Reader, laneNames: string[]): BouncesConfig {
   bounces.only(['dsn', 'lane', 'suppress']);
   const flag = (key: string) => {
     const value = bounces.doc[key] ?? true;
-    if (typeof value !== 'boolean') bounces.fail(key, 'true or false');
+    if (typeof value !== 'boolean') bounces.report(key, 'true or false');
     return value as boolean;
   };
   const lane = bounces.doc.lane === undefined ? laneNames[0] : bounces.string('lane');
-  if (!laneNames.includes(lane)) bounces.fail('lane', `one of the lanes (${laneNames.join(', ')})`);
+  if (!laneNames.includes(lane)) bounces.report('lane', `one of the lanes (${laneNames.join(', ')})`);
   return { dsn: flag('dsn'), suppress: flag('suppress'), lane };
 }
 
 function readRule(rule: Reader): BackoffRule {
   rule.only(['match', 'action', 'for', 'connections']);
   const match = rule.string('match');
-  let regex: RegExp;
+  let regex = /(?!)/; // stands in for a bad expression, which is reported
   try {
     regex = new RegExp(match, 'i');
   } catch (err) {
-    rule.fail('match', `a regular expression (${(err as Error).message})`);
+    rule.report('match', `a regular expression (${(err as Error).message})`);
   }
   const action = rule.string('action') as BackoffAction;
-  if (!['reduce', 'pause', 'suspend'].includes(action)) rule.fail('action', 'reduce, pause or suspend');
-  if (action === 'pause' && rule.doc.for === undefined) rule.fail('for', 'a duration for a pause (such as 10m)');
+  if (!['reduce', 'pause', 'suspend'].includes(action)) rule.report('action', 'reduce, pause or suspend');
+  if (action === 'pause' && rule.doc.for === undefined) rule.report('for', 'a duration for a pause (such as 10m)');
   return {
     match, regex, action,
     duration: rule.doc.for === undefined ? undefined : rule.duration('for'),
@@ -98,15 +97,15 @@ export function readShaping(root: Reader, deliveryIdle: number): ShapingConfig {
   const profiles = shaping.child('profiles');
   const names = Object.keys(profiles.doc).filter((name) => profiles.doc[name] !== null);
   const ordered = [...names.filter((n) => n !== 'default'), ...names.filter((n) => n === 'default')];
-  if (!ordered.includes('default')) throw new ConfigError(`${root.source}: shaping.profiles.default: a default profile is required`);
+  if (!ordered.includes('default')) profiles.reportText('default', 'a default profile is required');
   const out = ordered.map((name): ShapingProfile => {
     const given = profiles.doc[name];
-    const profile = new Reader(typeof given === 'object' && given !== null && !Array.isArray(given) ? merge(PROFILE_BASE, given as Record<string, unknown>) : given, profiles.key(name), root.source);
+    const profile = profiles.readerFor(typeof given === 'object' && given !== null && !Array.isArray(given) ? merge(PROFILE_BASE, given as Record<string, unknown>) : given, profiles.key(name));
     profile.only(['mx', 'maxConnections', 'messagesPerConnection', 'rate', 'idleTimeout', 'backoff']);
     const rate = profile.child('rate');
     rate.only(['perSecond', 'perHour']);
     const mx = profile.stringList('mx').map((s) => s.toLowerCase().replace(/^\.|\.$/g, ''));
-    if (name !== 'default' && mx.length === 0) profile.fail('mx', 'at least one MX host suffix');
+    if (name !== 'default' && mx.length === 0) profile.report('mx', 'at least one MX host suffix');
     return {
       name, mx,
       maxConnections: profile.int('maxConnections', 1),
@@ -125,8 +124,8 @@ export function readEgress(lane: Reader): LaneEgress | undefined {
   const egress = lane.child('egress');
   egress.only(['address', 'helo']);
   const address = egress.optionalString('address');
-  if (address !== undefined && !isIP(address)) egress.fail('address', 'an IPv4 or IPv6 address of this host');
+  if (address !== undefined && !isIP(address)) egress.report('address', 'an IPv4 or IPv6 address of this host');
   const helo = egress.optionalString('helo');
-  if (helo !== undefined && !/^[a-z0-9.-]+$/i.test(helo)) egress.fail('helo', 'a host name');
+  if (helo !== undefined && !/^[a-z0-9.-]+$/i.test(helo)) egress.report('helo', 'a host name');
   return { address, helo };
 }

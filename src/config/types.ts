@@ -31,6 +31,18 @@ export interface ClassifyRule {
 
 export interface AuthUser { username: string; password: string }
 
+/** When failed AUTH attempts slow down and then lock out, per client address and per user name. */
+export interface AuthFailuresConfig {
+  /** Failures after which each answer waits `delay`, one `delay` longer with every further failure. */
+  delayAfter: number;
+  delay: number;
+  /** Failures that lock the address (or the user name) out for `lockout`: AUTH gets 421 4.7.0. */
+  lockoutAfter: number;
+  lockout: number;
+  /** Failures older than this are forgotten. */
+  window: number;
+}
+
 export interface Route { domain: string; smarthost: HostPort }
 
 export interface RelayConfig {
@@ -41,11 +53,24 @@ export interface RelayConfig {
     relayNetworks: string[];
     tls: { key?: string; cert?: string };
     auth: { users: AuthUser[] };
+    authFailures: AuthFailuresConfig;
     maxRecipients: number;
     maxConnections: number;
+    /** Of maxConnections, slots that only clients in relayNetworks and authenticated clients may take. */
+    reservedConnections: number;
     maxConnectionsPerIp: number;
+    /** Per /24 (IPv4) or /64 (IPv6), for clients outside relayNetworks. */
+    maxConnectionsPerNetwork: number;
     idleTimeout: number;
+    /** From the first byte of a command line to its end. */
+    commandDeadline: number;
+    /** Bytes per second that message data must average (a stall may last idleTimeout). */
+    minDataRate: number;
+    /** Stress mode: while open sessions reach `threshold` x maxConnections, these shorter limits apply. */
+    stress: { threshold: number; idleTimeout: number; commandDeadline: number };
     maxHeaderSize: number;
+    /** Load balancers (CIDR) whose connections start with a PROXY header naming the real client. */
+    proxy: string[];
   };
   http: { listen: HostPort; token?: string };
   spool: { dir: string; commitInterval: number; commitBatch: number };
@@ -68,4 +93,21 @@ export interface RelayConfig {
   dkim: DkimKeyConfig[];
   bounces: BouncesConfig;
   shaping: ShapingConfig;
+  /** Absent for a single node. */
+  cluster?: ClusterConfig;
+}
+
+/** One node of a cluster: limits, pauses, suspensions, the suppression list and the node registry shared in Redis. */
+export interface ClusterConfig {
+  redis: string;
+  /** This node's name, unique in the cluster (default: the host name). */
+  node: string;
+  /** Lanes this node accepts mail for (a pool per lane behind the load balancer); default all. */
+  lanes: string[];
+  /** The API URL other nodes and the tools use for this node (default: from http.listen). */
+  advertise?: string;
+  /** How long a connection lease outlives a node that stopped renewing it. */
+  leaseTtl: number;
+  /** How often the node beats in the registry (it counts as down after five missed beats). */
+  heartbeat: number;
 }

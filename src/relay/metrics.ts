@@ -41,10 +41,44 @@ export class LaneMetrics {
   readonly answer = new Histogram();
 }
 
+/** Failed SMTP logins and what receive/auth-guard.ts did about them. */
+export class AuthMetrics {
+  /** AUTH attempts with a wrong user name or password. */
+  failures = 0;
+  /** Answers held back because the address (or user name) had failed before. */
+  delayed = 0;
+  /** Lockouts started, per scope. */
+  readonly lockouts = { address: 0, user: 0 };
+  /** AUTH attempts refused with 421 4.7.0 during a lockout, unchecked. */
+  lockedOut = 0;
+  /** Entries in the guard's tables now (each bounded). */
+  readonly tracked = { address: 0, user: 0 };
+}
+
+/** Why an SMTP connection was refused at connect (receive/admission.ts). */
+export const CONNECTION_REFUSALS = ['per-ip', 'per-network', 'reserved', 'capacity'] as const;
+export type ConnectionRefusal = (typeof CONNECTION_REFUSALS)[number];
+/** Why the relay ended an admitted SMTP session (receive/admission.ts, receive/session-clock.ts). */
+export const SESSION_CUTS = ['idle', 'command-deadline', 'data-rate', 'shed'] as const;
+export type SessionCut = (typeof SESSION_CUTS)[number];
+
+/** SMTP connection admission: refusals at connect and sessions ended by the relay, by reason; what is open now. */
+export class ConnectionMetrics {
+  readonly refused = Object.fromEntries(CONNECTION_REFUSALS.map((r) => [r, 0])) as Record<ConnectionRefusal, number>;
+  readonly cut = Object.fromEntries(SESSION_CUTS.map((r) => [r, 0])) as Record<SessionCut, number>;
+  /** Open sessions from relayNetworks or authenticated (they may use smtp.reservedConnections), and the others. */
+  readonly open = { privileged: 0, other: 0 };
+  /** Whether stress mode (shorter limits) is on, and how often it came on. */
+  stress = false;
+  stressEntered = 0;
+}
+
 export class Metrics {
   readonly lanes = new Map<string, LaneMetrics>();
   /** The worst event-loop delay (ms) of each of the intake pacer's windows: what every session waited at most. */
   readonly loopDelay = new Histogram();
+  readonly auth = new AuthMetrics();
+  readonly connections = new ConnectionMetrics();
 
   constructor(lanes: string[]) {
     for (const lane of lanes) this.lanes.set(lane, new LaneMetrics());

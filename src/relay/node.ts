@@ -1,9 +1,11 @@
 // A relay node: the stages of a message's journey built in its order and wired through their
 // constructors (receive → spool → schedule → deliver, with outcomes and bounces beside), the HTTP
-// API, and the orderly stop (new sessions get 421, in-flight deliveries finish or return to the
-// queue).
+// API with this start's local admin token written to the spool (api/access.ts), and the orderly
+// stop (new sessions get 421, in-flight deliveries finish or return to the queue), at once or at
+// the end of a drain (drain.ts: no new mail, deliver what the spool holds, then stop).
 import type { RelayConfig } from '../config/types.ts';
 import { formatHostPort, type HostPort } from '../util/units.ts';
+import { ApiAccess, adminTokenPath, localNodeUrl, newAdminToken, removeLocalAdmin, writeLocalAdmin } from './api/access.ts';
 import { startApi } from './api/server.ts';
 import { Bounces } from './bounce/handler.ts';
 import { Dispatcher } from './deliver/dispatcher.ts';
@@ -11,6 +13,7 @@ import { Suspensions } from './deliver/suspensions.ts';
 import { EventLog } from './log.ts';
 import { Metrics } from './metrics.ts';
 import type { Intake } from './receive/accept.ts';
+import { AuthGuard } from './receive/auth-guard.ts';
 import { IntakePacer } from './receive/pacing.ts';
 import { startSmtp } from './receive/server.ts';
 import { tlsMaterial } from './receive/tls.ts';
@@ -21,6 +24,8 @@ import { Shaper } from './shape/shaper.ts';
 import { KeyTable } from './sign/keys.ts';
 import { SignerPool } from './sign/pool.ts';
 import { Spool } from './spool/spool.ts';
+import { Cluster } from './cluster/cluster.ts';
+import { Drain, type DrainStatus } from './drain.ts';
 
 export interface RelayNode {
   config: RelayConfig;
@@ -30,6 +35,10 @@ export interface RelayNode {
   smtpAddresses: HostPort[];
   httpAddress: HostPort;
   stop(): Promise<void>;
+  /** Stop taking mail, deliver until the spool is empty or `timeoutMs` has passed, then stop. */
+  drain(timeoutMs: number): DrainStatus;
+  /** Settles once the node has stopped, whoever stopped it (stop(), a drain). */
+  finished: Promise<void>;
 }
 
 /** How often a few free spool pages are handed back to the file system. */
@@ -42,18 +51,30 @@ export async function startRelay(config: RelayConfig, options: { log?: EventLog 
   const lanes = config.lanes.map((l) => l.name);
   const spool = new Spool(config.spool.dir, { commitBatch: config.spool.commitBatch, commitInterval: config.spool.commitInterval, lanes });
   const metrics = new Metrics(lanes);
+  // in a cluster: the shared lists and pauses are read before the first delivery
+  const cluster = config.cluster ? new Cluster(config.cluster, log) : undefined;
+  await cluster?.connect();
   const signals = new LaneSignals();
   // a committed message wakes its lane at once rather than at the lane's next timer
   const preparer = { hostname: config.smtp.hostname, keys, pool: keys.size ? new SignerPool(config.dkim) : undefined };
   const intake: Intake = { config, spool, log, metrics, committed: (lane) => signals.committed(lane), preparer };
-  const bounces = new Bounces(config.bounces, config.smtp.hostname, spool, log, intake);
+  const bounces = new Bounces(config.bounces, config.smtp.hostname, spool, log, intake, cluster);
   const outcomes = new Outcomes({ spool, metrics, log, bounces, signals });
-  const dispatcher = new Dispatcher({ config, spool, outcomes, shaper: new Shaper(config, log), suspensions: new Suspensions(spool.suspensions), metrics, log });
+  const shaper = new Shaper(config, log, cluster ? (path, perSecond, perHour) => cluster.rate(path, perSecond, perHour) : undefined);
+  const dispatcher = new Dispatcher({ config, spool, outcomes, shaper, suspensions: new Suspensions(spool.suspensions), metrics, log, cluster });
   const scheduler = new Scheduler({ config, spool, log, signals, dispatcher, outcomes });
   const tls = await tlsMaterial(config);
   const pacer = new IntakePacer(lanes[lanes.length - 1], metrics.loopDelay);
-  const smtp = await startSmtp(intake, tls, pacer);
-  const api = await startApi({ ...intake, scheduler, dispatcher, bounces, startedAt: Date.now() }, config.http.listen);
+  const authGuard = new AuthGuard(config.smtp.authFailures, metrics.auth, log);
+  const smtp = await startSmtp(intake, tls, pacer, authGuard);
+  let smtpClosed: Promise<void> | undefined;
+  const closeSmtp = () => (smtpClosed ??= smtp.close(10_000));
+  const drain = new Drain({ spool, log, closeIntake: closeSmtp, stop: () => node.stop() });
+  const adminToken = newAdminToken();
+  const access = new ApiAccess({ httpToken: config.http.token, adminToken, adminFile: adminTokenPath(config.spool.dir) });
+  const api = await startApi({ ...intake, scheduler, dispatcher, bounces, access, drain, cluster, startedAt: Date.now() }, config.http.listen);
+  cluster?.join({ api: config.cluster?.advertise ?? `http://${formatHostPort(api.address)}`, smtp: smtp.addresses.map(formatHostPort) });
+  writeLocalAdmin(config.spool.dir, { node: localNodeUrl(api.address), token: adminToken });
   const reclaim = setInterval(() => spool.reclaim(RECLAIM_PAGES), RECLAIM_EVERY_MS);
   scheduler.start();
   log.emit('listening', {
@@ -62,24 +83,31 @@ export async function startRelay(config: RelayConfig, options: { log?: EventLog 
   });
 
   let stopped: Promise<void> | undefined;
-  return {
-    config, spool, log, metrics, smtpAddresses: smtp.addresses, httpAddress: api.address,
+  let markFinished!: () => void;
+  const finished = new Promise<void>((resolve) => (markFinished = resolve));
+  const node: RelayNode = {
+    config, spool, log, metrics, smtpAddresses: smtp.addresses, httpAddress: api.address, finished,
+    drain: (timeoutMs) => drain.start(timeoutMs),
     stop() {
       stopped ??= (async () => {
-        const closingSmtp = smtp.close(10_000);
+        const closingSmtp = closeSmtp();
         scheduler.stop();
         await dispatcher.stop(30_000);
         await closingSmtp;
+        await cluster?.stop();
         pacer.close();
         await preparer.pool?.close();
         api.server.closeAllConnections();
         await new Promise((resolve) => api.server.close(resolve));
+        removeLocalAdmin(config.spool.dir, adminToken);
         clearInterval(reclaim);
         await spool.close();
         log.emit('stopped', { queued: spool.messages });
         await log.close();
+        markFinished();
       })();
       return stopped;
     },
   };
+  return node;
 }

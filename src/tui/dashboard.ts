@@ -19,6 +19,8 @@ export interface DashboardOptions {
   top: number;
   /** Follow each node's event stream (the full-screen view does; --once does not). */
   events: boolean;
+  /** Bearer token per node URL, for its event stream (which shows addresses) once it has an http.token. */
+  tokens?: Record<string, string>;
   rateWindowMs?: number;
   latencyWindowMs?: number;
 }
@@ -52,11 +54,11 @@ class NodeState {
   /** Depth per lane at each tick of the dashboard (null while down), aligned with Dashboard.ticks. */
   depths: (Record<string, number> | null)[] = [];
 
-  constructor(url: string, events: boolean) {
+  constructor(url: string, events: boolean, token?: string) {
     this.url = url;
     const u = new URL(url);
     this.name = u.host + (u.pathname === '/' ? '' : u.pathname);
-    if (events) this.feed = new EventFeed(url);
+    if (events) this.feed = new EventFeed(url, token);
   }
 
   get up(): boolean {
@@ -75,9 +77,10 @@ export class Dashboard {
     this.options = {
       rateWindowMs: Math.max(10_000, 2 * options.intervalMs),
       latencyWindowMs: Math.max(60_000, 2 * options.intervalMs),
+      tokens: {},
       ...options,
     };
-    this.nodes = options.nodes.map((url) => new NodeState(url, options.events));
+    this.nodes = options.nodes.map((url) => new NodeState(url, options.events, options.tokens?.[url]));
     this.keepReadings = Math.ceil(Math.max(this.options.rateWindowMs, this.options.latencyWindowMs) / options.intervalMs) + 2;
     this.keepTicks = Math.max(2, Math.ceil(options.historyMs / options.intervalMs) + 1);
   }
@@ -173,6 +176,7 @@ export class Dashboard {
       downSince: n.downSince === undefined ? undefined : new Date(n.downSince).toISOString(),
       uptimeSeconds: n.up ? last?.uptimeSeconds : undefined, messages: n.up ? last?.queue?.total : undefined,
       pollMs: n.pollMs, events: n.feed?.status ?? 'off', eventsDropped: n.feed?.dropped || undefined,
+      eventsRefused: n.feed?.refused,
     };
   }
 

@@ -33,7 +33,11 @@ const DOMAIN = /"domain":"([^"]*)"/;
 
 export class EventFeed {
   readonly base: string;
+  /** Bearer token for the stream, when the node asks for one. */
+  private readonly token?: string;
   status: 'connected' | 'reconnecting' | 'off' = 'off';
+  /** Set while the node refuses the stream (401/403: it has an http.token and we have not the right one). */
+  refused?: number;
   /** Latest events, oldest first. */
   readonly lines: RawEvent[] = [];
   readonly domains = new Map<string, DomainEvents>();
@@ -44,8 +48,9 @@ export class EventFeed {
   private timer?: NodeJS.Timeout;
   private stopped = true;
 
-  constructor(base: string) {
+  constructor(base: string, token?: string) {
     this.base = base;
+    this.token = token;
   }
 
   start(): void {
@@ -65,7 +70,9 @@ export class EventFeed {
     this.controller = new AbortController();
     let received = false;
     try {
-      const res = await get(new URL('/api/v1/events', this.base), this.controller.signal, { accept: 'text/event-stream' });
+      const headers: Record<string, string> = this.token ? { accept: 'text/event-stream', authorization: `Bearer ${this.token}` } : { accept: 'text/event-stream' };
+      const res = await get(new URL('/api/v1/events', this.base), this.controller.signal, headers);
+      this.refused = res.statusCode === 401 || res.statusCode === 403 ? res.statusCode : undefined;
       if (res.statusCode !== 200) {
         res.resume();
         throw new Error(`HTTP ${res.statusCode}`);

@@ -71,6 +71,7 @@ export function nodeLines(s: Snapshot): string[] {
   ]);
   const lines = table([['#', 'NODE', 'STATE', 'UPTIME', 'MESSAGES', 'POLL', 'EVENTS'], ...rows], 'lll');
   for (const n of s.nodes) if (n.error) lines.push(`${n.name}: ${n.error}`);
+  for (const n of s.nodes) if (n.eventsRefused) lines.push(`${n.name}: event stream refused (HTTP ${n.eventsRefused}): give --token, or --spool DIR as the relay's user`);
   for (const n of s.nodes) if (n.eventsDropped) lines.push(`${n.name}: ${n.eventsDropped} event(s) dropped by the node (too many to follow)`);
   return lines;
 }

@@ -1,28 +1,47 @@
 // `mailops top`: the full-screen loop (poll every interval, draw, keys) and the --once snapshot.
 import { ConfigError } from '../config/errors.ts';
+import { nodeTarget } from '../cli/node-client.ts';
 import { parseDuration } from '../util/units.ts';
 import { ALL, Dashboard } from './dashboard.ts';
 import { textReport } from './format.ts';
 
-export interface TopOptions { node?: string[]; interval: string; history: string; top: number; once?: boolean; json?: boolean }
+export interface TopOptions { node?: string[]; spool?: string[]; token?: string; interval: string; history: string; top: number; once?: boolean; json?: boolean }
 
+/** A --node value as a node URL: http:// assumed, no trailing slash. */
+function nodeUrl(value: string): string {
+  let url: URL;
+  try {
+    url = new URL(/^[a-z]+:\/\//i.test(value) ? value : `http://${value}`);
+  } catch {
+    throw new ConfigError(`--node: ${JSON.stringify(value)} is not a URL (expected e.g. http://127.0.0.1:8025)`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new ConfigError(`--node: ${JSON.stringify(value)}: only http:// and https:// nodes`);
+  return url.href.replace(/\/$/, '');
+}
+
+/**
+ * The nodes to watch, each with the token for its event stream: every --node (with --token), the
+ * relay of every --spool (with its local admin token), or with neither the default as for the
+ * queue commands (src/cli/node-client.ts).
+ */
 export function parseTopOptions(options: TopOptions) {
-  const nodes = [...new Set((options.node?.length ? options.node : ['http://127.0.0.1:8025']).map((value) => {
-    let url: URL;
-    try {
-      url = new URL(/^[a-z]+:\/\//i.test(value) ? value : `http://${value}`);
-    } catch {
-      throw new ConfigError(`--node: ${JSON.stringify(value)} is not a URL (expected e.g. http://127.0.0.1:8025)`);
-    }
-    if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new ConfigError(`--node: ${JSON.stringify(value)}: only http:// and https:// nodes`);
-    return url.href.replace(/\/$/, '');
-  }))];
+  const targets = [
+    ...(options.node ?? []).map((node) => nodeTarget({ node: nodeUrl(node), token: options.token })),
+    ...(options.spool ?? []).map((spool) => nodeTarget({ spool, token: options.token })),
+  ];
+  if (targets.length === 0) targets.push(nodeTarget({ token: options.token }));
+  const tokens: Record<string, string> = {};
+  for (const target of targets) {
+    const url = nodeUrl(target.node);
+    if (target.token) tokens[url] ??= target.token;
+  }
+  const nodes = [...new Set(targets.map((target) => nodeUrl(target.node)))];
   const intervalMs = parseDuration(options.interval);
   if (intervalMs === undefined || intervalMs < 100) throw new ConfigError(`--interval: expected a duration of at least 100ms such as 1s or 500ms, got ${JSON.stringify(options.interval)}`);
   const historyMs = parseDuration(options.history);
   if (historyMs === undefined || historyMs < intervalMs * 2) throw new ConfigError(`--history: expected a duration of at least two intervals such as 5m, got ${JSON.stringify(options.history)}`);
   if (options.json && !options.once) throw new ConfigError('--json: only with --once (the live view is full-screen)');
-  return { nodes, intervalMs, historyMs, top: options.top };
+  return { nodes, tokens, intervalMs, historyMs, top: options.top };
 }
 
 export async function runTop(options: TopOptions): Promise<void> {

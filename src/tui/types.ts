@@ -151,6 +151,8 @@ export interface NodeRow {
   events: 'connected' | 'reconnecting' | 'off';
   /** Events the node dropped for this dashboard because it read too slowly. */
   eventsDropped?: number;
+  /** HTTP status while the node refuses the event stream for want of its token. */
+  eventsRefused?: number;
 }
 
 export interface EventLine { time: string; node: string; event: string; text: string }

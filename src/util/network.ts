@@ -26,3 +26,35 @@ export function inList(list: BlockList, address: string): boolean {
   const family = isIP(plain);
   return family !== 0 && list.check(plain, family === 6 ? 'ipv6' : 'ipv4');
 }
+
+/**
+ * The network a client address belongs to for per-network connection limits: its /24 for IPv4
+ * ("192.0.2.0/24"), its /64 for IPv6 ("2001:db8:1:2::/64"), the usual size of one customer's
+ * allocation. Anything else stands for itself.
+ */
+export function networkOf(address: string): string {
+  const plain = plainAddress(address);
+  const family = isIP(plain);
+  if (family === 4) return `${plain.slice(0, plain.lastIndexOf('.'))}.0/24`;
+  if (family !== 6) return plain;
+  return `${ipv6Groups(plain).slice(0, 4).map((group) => group.toString(16)).join(':')}::/64`;
+}
+
+/** The eight 16-bit groups of a valid IPv6 address ("::" expanded, a dotted IPv4 tail as two groups, a zone dropped). */
+function ipv6Groups(address: string): number[] {
+  let text = address.split('%')[0].toLowerCase();
+  const tail: number[] = [];
+  const dotted = /(?:^|:)(\d+\.\d+\.\d+\.\d+)$/.exec(text);
+  if (dotted) {
+    const [a, b, c, d] = dotted[1].split('.').map(Number);
+    tail.push((a << 8) | b, (c << 8) | d);
+    text = text.slice(0, text.length - dotted[1].length);
+    if (text.endsWith(':') && !text.endsWith('::')) text = text.slice(0, -1);
+  }
+  const [head, rest] = text.split('::');
+  const parse = (part: string | undefined) => (part ? part.split(':').map((group) => parseInt(group, 16)) : []);
+  const front = parse(head);
+  const back = [...parse(rest), ...tail];
+  const zeros = rest === undefined ? [] : new Array<number>(8 - front.length - back.length).fill(0);
+  return [...front, ...zeros, ...back];
+}

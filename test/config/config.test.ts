@@ -69,6 +69,50 @@ test('mailops relay start with an invalid config exits 2 naming the key', async 
   assert.match(result.stderr, /lanes\.bulk\.concurrency: expected an integer from 1 .* got -4/);
 });
 
+test('a config with several mistakes reports them all, each with its key path; relay start prints each on its own line and exits 2', async () => {
+  const file = configFile(`
+smtp:
+  maxMessageSize: lots
+  lisen: 1.2.3.4:25
+  relayNetworks: ["10.0.0.0/33"]
+lanes:
+  bulk:
+    concurrency: -4
+    retry: { initial: soon }
+classify:
+  default: newsletters
+routes:
+  - { domain: a.test, smarthost: "host:99999" }
+shaping:
+  profiles:
+    google: { backoff: [{ match: "(", action: reduce }] }
+`);
+  const expected = [
+    /^.*relay\.yaml: smtp\.maxMessageSize: expected a size .* got "lots"$/,
+    /^.*relay\.yaml: smtp\.lisen: unknown key/,
+    /^.*relay\.yaml: smtp\.relayNetworks: "10\.0\.0\.0\/33" is not a CIDR network$/,
+    /^.*relay\.yaml: lanes\.bulk\.concurrency: expected an integer from 1 .* got -4$/,
+    /^.*relay\.yaml: lanes\.bulk\.retry\.initial: expected a duration .* got "soon"$/,
+    /^.*relay\.yaml: classify\.default: expected one of the lanes \(transactional, member, bulk\), got "newsletters"$/,
+    /^.*relay\.yaml: routes\[0\]\.smarthost: expected HOST:PORT, got "host:99999"$/,
+    /^.*relay\.yaml: shaping\.profiles\.google\.backoff\[0\]\.match: expected a regular expression/,
+  ];
+  const matchEach = (lines: string[]) => {
+    assert.equal(lines.length, expected.length, lines.join('\n'));
+    for (const pattern of expected) assert.equal(lines.filter((line) => pattern.test(line)).length, 1, `${pattern} in:\n${lines.join('\n')}`);
+  };
+  assert.throws(() => loadRelayConfig(file), (err: Error) => {
+    assert.ok(err instanceof ConfigError);
+    matchEach(err.problems);
+    return true;
+  });
+  const result = await runCli(['relay', 'start', '--config', file]);
+  assert.equal(result.code, 2);
+  const lines = result.stderr.trimEnd().split('\n');
+  assert.ok(lines.every((line) => line.startsWith('mailops: ')), result.stderr);
+  matchEach(lines);
+});
+
 test('mailops --help lists the commands; an unknown flag is a usage error (exit 2)', async () => {
   const help = await runCli(['--help']);
   assert.equal(help.code, 0);

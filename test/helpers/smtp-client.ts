@@ -1,16 +1,24 @@
 // A raw SMTP client on a plain socket: sends exactly the bytes a test gives (pipelined commands,
-// bare LFs, oversize data) and reads replies line by line, multi-line replies joined.
+// bare LFs, oversize data) and reads replies line by line, multi-line replies joined. STARTTLS
+// moves it onto TLS (any certificate), for AUTH.
+import { once } from 'node:events';
 import { connect, type Socket } from 'node:net';
+import { connect as connectTls } from 'node:tls';
 
 export class RawSmtp {
   private buffer = '';
   private lines: string[] = [];
   private waiting?: () => void;
   closed = false;
-  readonly socket: Socket;
+  /** The plain socket, or the TLS socket over it after startTls(). */
+  socket: Socket;
 
   private constructor(socket: Socket) {
     this.socket = socket;
+    this.read(socket);
+  }
+
+  private read(socket: Socket): void {
     socket.on('data', (d) => {
       this.buffer += d.toString('latin1');
       let i: number;
@@ -26,11 +34,25 @@ export class RawSmtp {
     });
   }
 
-  static open(port: number, host = '127.0.0.1'): Promise<RawSmtp> {
+  /** `localAddress`: the source address to connect from (any 127.x works on loopback). */
+  static open(port: number, host = '127.0.0.1', localAddress?: string): Promise<RawSmtp> {
     return new Promise((resolve, reject) => {
-      const socket = connect(port, host, () => resolve(new RawSmtp(socket)));
+      const socket = connect({ port, host, localAddress }, () => resolve(new RawSmtp(socket)));
       socket.once('error', reject);
     });
+  }
+
+  /** STARTTLS, then the TLS handshake; later commands and replies are encrypted. Returns the reply to STARTTLS. */
+  async startTls(): Promise<string> {
+    const reply = await this.command('STARTTLS');
+    if (!reply.startsWith('220 ')) return reply;
+    this.socket.removeAllListeners('data');
+    this.socket.removeAllListeners('close');
+    const secure = connectTls({ socket: this.socket, rejectUnauthorized: false });
+    await once(secure, 'secureConnect');
+    this.socket = secure;
+    this.read(secure);
+    return reply;
   }
 
   /** The next complete reply (all lines of a multi-line reply, joined with \n). */

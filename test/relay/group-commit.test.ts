@@ -86,3 +86,27 @@ test('inserted messages survive reopening; counts are rebuilt from the spool', a
   assert.equal(spool.readMessage(claimed[1].messageId)!.body.toString(), body.toString());
   await spool.close();
 });
+
+test('a delivered recipient\'s finish commits at once while an fsync waits, ahead of gathered inserts, and settles with the next fsync', async (t) => {
+  const spool = new Spool(mkdtempSync(join(tmpdir(), 'mailops-gc-')), { commitBatch: 500, commitInterval: 0, lanes: ['bulk'] });
+  t.after(() => spool.close());
+  const message = (i: number) => ({ lane: 'bulk', sender: 'a@b.test', recipients: [`r${i}@x.test`], client: '127.0.0.1', receivedAt: Date.now(), body: Buffer.from('x\r\n') });
+  await spool.insert(message(1));
+  const [claimed] = await spool.claim('bulk', Date.now(), 1);
+  // keep libuv's thread pool busy, so that the next commit's fsync waits there
+  const poolSize = Number(process.env.UV_THREADPOOL_SIZE ?? 4);
+  const busy = Array.from({ length: poolSize }, () => new Promise((resolve) => pbkdf2('x', 'y', 400_000, 32, 'sha256', resolve)));
+  const first = spool.insert(message(2));
+  await new Promise((resolve) => setImmediate(resolve)); // committed; its fsync waits for the pool
+  const gathered = spool.insert(message(3));
+  let finished = false;
+  const finish = spool.finish('bulk', [claimed], { delivered: true }).then(() => (finished = true));
+  await new Promise((resolve) => setImmediate(resolve));
+  const rows = (sql: string) => Number(spool.db.prepare(sql).get()!.n);
+  assert.equal(rows(`SELECT count(*) AS n FROM recipients WHERE id = ${claimed.id}`), 0, 'the finish is committed (in the WAL) one turn after it was queued');
+  assert.equal(rows('SELECT count(*) AS n FROM messages'), 1, 'the insert queued with it still gathers for the next fsync (message 1 went with its finish)');
+  assert.equal(finished, false, 'the finish settles only once an fsync covers it');
+  await Promise.all([first, gathered, finish, ...busy]);
+  assert.equal(rows('SELECT count(*) AS n FROM messages'), 2);
+  assert.deepEqual(spool.counts.get('bulk'), { queued: 2, deferred: 0, active: 0 });
+});

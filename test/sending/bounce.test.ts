@@ -58,7 +58,11 @@ test('a 550 5.1.1 gives a DSN to the sender, suppresses the address, and later m
   assert.ok(relay.events().some((e) => e.event === 'dsn' && e.to === 'news@sender.test'));
   await until('suppression', () => relay.events().some((e) => e.event === 'suppressed'));
 
-  const list = await runCli(['suppress', 'list', '--node', relay.httpUrl, '--json']);
+  // the list shows addresses: with http.token set, it needs the token
+  const refused = await runCli(['suppress', 'list', '--node', relay.httpUrl, '--json'], { env: { MAILOPS_TOKEN: '' } });
+  assert.equal(refused.code, 1);
+  assert.match(refused.stderr, /HTTP 401: missing or wrong bearer token/);
+  const list = await runCli(['suppress', 'list', '--node', relay.httpUrl, '--token', 'secret', '--json']);
   assert.equal(list.code, 0, list.stderr);
   assert.deepEqual(JSON.parse(list.stdout).entries.map((e: { address: string }) => e.address), ['unknown@dest.test']);
   const attemptsBefore = receiver.attempts.length;
@@ -77,7 +81,7 @@ test('a 550 5.1.1 gives a DSN to the sender, suppresses the address, and later m
   assert.equal(removed.code, 0, removed.stderr);
   const added = await runCli(['suppress', 'add', 'gone@dest.test', '--reason', 'asked', '--node', relay.httpUrl, '--token', 'secret']);
   assert.equal(added.code, 0, added.stderr);
-  const now = JSON.parse((await runCli(['suppress', 'list', '--node', relay.httpUrl, '--json'])).stdout);
+  const now = JSON.parse((await runCli(['suppress', 'list', '--node', relay.httpUrl, '--token', 'secret', '--json'])).stdout);
   assert.deepEqual(now.entries.map((e: { address: string; reason: string }) => [e.address, e.reason]), [['gone@dest.test', 'asked']]);
 });
 

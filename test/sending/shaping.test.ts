@@ -8,6 +8,7 @@ import { startDnsServer } from '../helpers/dns-server.ts';
 import { runCli } from '../helpers/cli.ts';
 import { startTestRelay } from '../helpers/relay.ts';
 import { PathShaping } from '../../src/relay/shape/path-shaping.ts';
+import { SiteRate } from '../../src/relay/shape/rate.ts';
 import { FAST, startReceiver, submit, until } from './helpers.ts';
 
 const ZONE = {
@@ -198,7 +199,7 @@ const LANES = ['transactional', 'member', 'bulk'].map((name, priority) => ({ nam
 
 test('path backoff: reduce halves the connection limit and it grows back one per step; a pause restarts at one', () => {
   const profile = { name: 'p', mx: ['p.test'], maxConnections: 8, messagesPerConnection: 10, ratePerSecond: 0, ratePerHour: 0, idleTimeout: 1000, backoff: [] };
-  const path = new PathShaping(profile, LANES, 1000, [true, false, false]); // transactional sends from this address alone
+  const path = new PathShaping(profile, LANES, 1000, new SiteRate(0, 0), [true, false, false]); // transactional sends from this address alone
   const t0 = 1_000_000;
   const reduce = { match: 'x', regex: /x/, action: 'reduce' as const };
   const top = 0;
@@ -225,7 +226,7 @@ test('path backoff: reduce halves the connection limit and it grows back one per
 
 test('path backoff on a shared egress: a reply to bulk traffic cuts bulk; one to member traffic cuts bulk first, member when refused again', () => {
   const profile = { name: 'p', mx: ['p.test'], maxConnections: 8, messagesPerConnection: 10, ratePerSecond: 0, ratePerHour: 0, idleTimeout: 1000, backoff: [] };
-  const path = new PathShaping(profile, LANES, 1000);
+  const path = new PathShaping(profile, LANES, 1000, new SiteRate(0, 0));
   const t0 = 1_000_000;
   const reduced = path.apply({ match: 'x', regex: /x/, action: 'reduce', connections: 2 }, '421 x', 2, t0)!;
   assert.deepEqual(reduced.lanes, ['bulk']);

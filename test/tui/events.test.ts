@@ -1,15 +1,22 @@
 // The event feed against a real relay process: every deferral of a burst arrives (batched reads
 // lose nothing at this rate), the last error is the relay's reply, and the feed reconnects by
-// itself after the node was killed and started again on its port.
+// itself after the node was killed and started again on its port; without the node's token the
+// stream is refused.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { EventFeed } from '../../src/tui/events.ts';
-import { disposeRelay, inject, startRelayChild, stopRelay, waitFor } from './nodes.ts';
+import { disposeRelay, inject, startRelayChild, stopRelay, TOKEN, waitFor } from './nodes.ts';
 
 test('event feed: a burst arrives complete, last error per domain, reconnect after kill -9', { timeout: 60_000 }, async (t) => {
   let relay = await startRelayChild();
   t.after(() => disposeRelay(relay));
-  const feed = new EventFeed(relay.url);
+  // the stream shows addresses: the node has an http.token, and refuses a feed without it
+  const refused = new EventFeed(relay.url);
+  t.after(() => refused.stop());
+  refused.start();
+  await waitFor('the feed without a token to be refused', () => (refused.refused === 401 ? true : undefined));
+  refused.stop();
+  const feed = new EventFeed(relay.url, TOKEN);
   t.after(() => feed.stop());
   feed.start();
   await waitFor('the feed to connect', () => (feed.status === 'connected' ? true : undefined));

@@ -4,7 +4,7 @@
 // destinations panel through domains, providers and egress paths, and q exits 0.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { disposeRelay, inject, laneRow, startRelayChild, stopRelay, TmuxTop } from './nodes.ts';
+import { disposeRelay, inject, laneRow, startRelayChild, stopRelay, TmuxTop, TOKEN } from './nodes.ts';
 
 test('mailops top in tmux: lanes and counts, change on injection, per-node view, node down and back, help, q', { timeout: 90_000 }, async (t) => {
   const a = await startRelayChild();
@@ -16,7 +16,8 @@ test('mailops top in tmux: lanes and counts, change on injection, per-node view,
   await inject(a, 'transactional', 1);
   await inject(b, 'bulk', 2);
 
-  const top = new TmuxTop(['--node', a.url, '--node', b.url, '--interval', '500ms']);
+  // the event streams show addresses: the nodes have an http.token, which the dashboard passes on
+  const top = new TmuxTop(['--node', a.url, '--node', b.url, '--token', TOKEN, '--interval', '500ms']);
   t.after(() => top.kill());
   await top.until('bulk depth 10 and transactional 2 across both nodes, event streams live', (s) =>
     laneRow(s, 'bulk')?.[0] === '10' && laneRow(s, 'transactional')?.[0] === '2' && laneRow(s, 'member')?.[0] === '0' &&

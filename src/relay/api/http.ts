@@ -1,5 +1,4 @@
-// Small HTTP plumbing for the API endpoints: JSON replies, bounded JSON bodies, bearer tokens.
-import { timingSafeEqual } from 'node:crypto';
+// Small HTTP plumbing for the API endpoints: JSON replies, bounded JSON bodies. Who may call what: access.ts.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
 export class HttpError extends Error {
@@ -37,13 +36,4 @@ export async function readJson(req: IncomingMessage, limit: number): Promise<Rec
   }
   if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new HttpError(400, 'request body must be a JSON object');
   return body as Record<string, unknown>;
-}
-
-/** Changes need `Authorization: Bearer <http.token>`; without a configured token they are refused. */
-export function requireToken(req: IncomingMessage, token: string | undefined): void {
-  if (!token) throw new HttpError(403, 'this node has no http.token configured; changes through the API are disabled');
-  const given = /^Bearer\s+(.+)$/i.exec(req.headers.authorization ?? '')?.[1] ?? '';
-  const a = Buffer.from(given);
-  const b = Buffer.from(token);
-  if (a.length !== b.length || !timingSafeEqual(a, b)) throw new HttpError(401, 'missing or wrong bearer token');
 }

@@ -1,7 +1,9 @@
 // GET /metrics in the Prometheus text format: queue, outcomes and latency per lane, the spool's
-// commits, and the state of every egress path per lane (connections, limit, busy, queued, paused).
+// commits, failed SMTP logins and lockouts, SMTP connection admission (refused, cut, stress mode),
+// and the state of every egress path per lane (connections, limit, busy, queued, paused).
+import type { Cluster } from '../cluster/cluster.ts';
 import type { Dispatcher } from '../deliver/dispatcher.ts';
-import { LATENCY_BUCKETS_MS, OUTCOMES, type Histogram, type Metrics } from '../metrics.ts';
+import { CONNECTION_REFUSALS, LATENCY_BUCKETS_MS, OUTCOMES, SESSION_CUTS, type AuthMetrics, type ConnectionMetrics, type Histogram, type Metrics } from '../metrics.ts';
 import type { Spool } from '../spool/spool.ts';
 
 /** One Prometheus histogram (milliseconds recorded, seconds exposed), a series per label set. */
@@ -54,6 +56,31 @@ function paths(lines: string[], described: ReturnType<Dispatcher['describe']>): 
   }
 }
 
+function authentication(lines: string[], auth: AuthMetrics): void {
+  lines.push('# HELP mailops_auth_failures_total SMTP AUTH attempts with a wrong user name or password.', '# TYPE mailops_auth_failures_total counter',
+    `mailops_auth_failures_total ${auth.failures}`);
+  lines.push('# HELP mailops_auth_delayed_total AUTH answers held back because the client address or user name had failed before.',
+    '# TYPE mailops_auth_delayed_total counter', `mailops_auth_delayed_total ${auth.delayed}`);
+  lines.push('# HELP mailops_auth_lockouts_total Lockouts started, per client address or user name.', '# TYPE mailops_auth_lockouts_total counter');
+  for (const scope of ['address', 'user'] as const) lines.push(`mailops_auth_lockouts_total{scope="${scope}"} ${auth.lockouts[scope]}`);
+  lines.push('# HELP mailops_auth_locked_out_total AUTH attempts refused with 421 4.7.0 during a lockout.', '# TYPE mailops_auth_locked_out_total counter',
+    `mailops_auth_locked_out_total ${auth.lockedOut}`);
+  lines.push('# HELP mailops_auth_tracked Client addresses and user names with recent failures remembered (bounded).', '# TYPE mailops_auth_tracked gauge');
+  for (const scope of ['address', 'user'] as const) lines.push(`mailops_auth_tracked{scope="${scope}"} ${auth.tracked[scope]}`);
+}
+
+function admission(lines: string[], connections: ConnectionMetrics): void {
+  lines.push('# HELP mailops_smtp_refused_total SMTP connections refused with 421 at connect, by the limit they hit.', '# TYPE mailops_smtp_refused_total counter');
+  for (const reason of CONNECTION_REFUSALS) lines.push(`mailops_smtp_refused_total{reason="${reason}"} ${connections.refused[reason]}`);
+  lines.push('# HELP mailops_smtp_cut_total SMTP sessions the relay ended with 421: idle, command-deadline, data-rate (too slow), shed (to make room).', '# TYPE mailops_smtp_cut_total counter');
+  for (const reason of SESSION_CUTS) lines.push(`mailops_smtp_cut_total{reason="${reason}"} ${connections.cut[reason]}`);
+  lines.push('# HELP mailops_smtp_sessions Open SMTP sessions: privileged (relayNetworks or authenticated, may use the reserved slots) and other.', '# TYPE mailops_smtp_sessions gauge');
+  for (const kind of ['privileged', 'other'] as const) lines.push(`mailops_smtp_sessions{class="${kind}"} ${connections.open[kind]}`);
+  lines.push('# HELP mailops_smtp_stress Whether SMTP stress mode (shorter timeouts) is on.', '# TYPE mailops_smtp_stress gauge', `mailops_smtp_stress ${connections.stress ? 1 : 0}`);
+  lines.push('# HELP mailops_smtp_stress_entered_total Times SMTP stress mode came on.', '# TYPE mailops_smtp_stress_entered_total counter',
+    `mailops_smtp_stress_entered_total ${connections.stressEntered}`);
+}
+
 export function prometheus(metrics: Metrics, spool: Spool, described: ReturnType<Dispatcher['describe']>): string {
   const lines: string[] = [];
   lines.push('# HELP mailops_queue_recipients Recipients in the spool by lane and state.', '# TYPE mailops_queue_recipients gauge');
@@ -77,6 +104,24 @@ export function prometheus(metrics: Metrics, spool: Spool, described: ReturnType
   histogram(lines, 'mailops_spool_commit_seconds', 'How long each spool transaction held the event loop.', [['', spool.commits.commitTimes]]);
   lines.push('# HELP mailops_recovered_in_flight Recipients that were being delivered when the previous process died (possible duplicates).',
     '# TYPE mailops_recovered_in_flight gauge', `mailops_recovered_in_flight ${spool.recoveredActive}`);
+  authentication(lines, metrics.auth);
+  admission(lines, metrics.connections);
   paths(lines, described);
   return lines.join('\n') + '\n';
+}
+
+/** The cluster membership's state (empty for a single node). */
+export function clusterMetrics(cluster: Cluster | undefined): string {
+  if (!cluster) return '';
+  const s = cluster.status();
+  return [
+    '# HELP mailops_cluster_redis_up Whether the cluster\'s Redis answers (0: limits are kept per node meanwhile).', '# TYPE mailops_cluster_redis_up gauge',
+    `mailops_cluster_redis_up{node="${s.node}"} ${s.redis === 'up' ? 1 : 0}`,
+    '# HELP mailops_cluster_redis_down_total Times the link to the cluster\'s Redis went down.', '# TYPE mailops_cluster_redis_down_total counter',
+    `mailops_cluster_redis_down_total{node="${s.node}"} ${s.redisDowns}`,
+    '# HELP mailops_cluster_live_nodes Nodes beating in the registry at the last beat.', '# TYPE mailops_cluster_live_nodes gauge',
+    `mailops_cluster_live_nodes{node="${s.node}"} ${s.liveNodes}`,
+    '# HELP mailops_cluster_leases_refused_total Connections not opened because the cluster was at the path\'s limit.', '# TYPE mailops_cluster_leases_refused_total counter',
+    `mailops_cluster_leases_refused_total{node="${s.node}"} ${s.leasesRefused}`,
+  ].join('\n') + '\n';
 }

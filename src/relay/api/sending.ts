@@ -13,10 +13,11 @@ import { retryNow } from '../spool/admin.ts';
 import type { Spool } from '../spool/spool.ts';
 import type { EventLog } from '../log.ts';
 import { parseDuration } from '../../util/units.ts';
-import { HttpError, readJson, requireToken, sendJson } from './http.ts';
+import type { ApiAccess } from './access.ts';
+import { HttpError, readJson, sendJson } from './http.ts';
 
 export interface SendingContext {
-  config: { http: { token?: string } };
+  access: ApiAccess;
   spool: Spool;
   log: EventLog;
   dispatcher: Dispatcher;
@@ -41,24 +42,25 @@ export async function handleSending(ctx: SendingContext, req: IncomingMessage, r
   const bounces = ctx.bounces;
   switch (route) {
     case 'GET /api/v1/suppressions': {
+      ctx.access.requireAddressRead(req);
       const limit = Math.min(10_000, Math.max(1, Number(url.searchParams.get('limit') ?? 1000) || 1000));
       sendJson(res, 200, { total: bounces.suppression.size, entries: bounces.suppression.list(url.searchParams.get('after') ?? '', limit) });
       return true;
     }
     case 'POST /api/v1/suppressions/add': {
-      requireToken(req, ctx.config.http.token);
+      ctx.access.requireChange(req);
       const body = await readJson(req, 64 * 1024);
       const entry = address(body);
       const reason = typeof body.reason === 'string' && body.reason ? body.reason : 'added by the operator';
-      await bounces.suppression.add(entry, reason, 'operator');
+      await bounces.suppress(entry, reason, 'operator');
       ctx.log.emit('suppressed', { address: entry, reason, by: 'operator' });
       sendJson(res, 200, { added: entry });
       return true;
     }
     case 'POST /api/v1/suppressions/remove': {
-      requireToken(req, ctx.config.http.token);
+      ctx.access.requireChange(req);
       const entry = address(await readJson(req, 64 * 1024));
-      const removed = await bounces.suppression.remove(entry);
+      const removed = await bounces.unsuppress(entry);
       if (removed) ctx.log.emit('unsuppressed', { address: entry, by: 'operator' });
       sendJson(res, removed ? 200 : 404, removed ? { removed: entry } : { error: `${entry} is not on the suppression list` });
       return true;
@@ -72,7 +74,7 @@ export async function handleSending(ctx: SendingContext, req: IncomingMessage, r
       return true;
     }
     case 'POST /api/v1/destinations/suspend': {
-      requireToken(req, ctx.config.http.token);
+      ctx.access.requireChange(req);
       const body = await readJson(req, 64 * 1024);
       const domain = text(body, 'domain').toLowerCase();
       let until = Number.MAX_SAFE_INTEGER;
@@ -87,7 +89,7 @@ export async function handleSending(ctx: SendingContext, req: IncomingMessage, r
       return true;
     }
     case 'POST /api/v1/destinations/resume': {
-      requireToken(req, ctx.config.http.token);
+      ctx.access.requireChange(req);
       const domain = text(await readJson(req, 64 * 1024), 'domain').toLowerCase();
       const result = await ctx.dispatcher.resume(domain);
       const due = await retryNow(ctx.spool, { domain });

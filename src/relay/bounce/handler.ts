@@ -1,7 +1,9 @@
 // What happens after a delivery failed for good: the reply is classified, a hard bounce puts the
 // address on the suppression list, and the envelope sender gets a DSN through the relay's own
 // intake (null envelope sender, so a DSN that fails is never bounced again; mail from the null
-// sender never gets one). Also screens claimed recipients against the suppression list.
+// sender never gets one). Also screens claimed recipients against the suppression list, and keeps
+// that list in step with the cluster when there is one: a hard bounce here suppresses the address
+// on every node, and theirs here.
 import type { BouncesConfig } from '../../config/sending-types.ts';
 import type { AttemptInfo, Job } from '../deliver/job.ts';
 import type { EventLog } from '../log.ts';
@@ -11,6 +13,7 @@ import { queueId, type ClaimedRecipient, type Spool } from '../spool/spool.ts';
 import { BOUNCE_CLASSES, classifyReply, type BounceClass } from './classify.ts';
 import { buildDsn } from './dsn.ts';
 import type { SuppressedTable } from '../spool/suppressed.ts';
+import type { Cluster } from '../cluster/cluster.ts';
 
 type Outcome = 'failed' | 'deferred' | 'expired';
 
@@ -24,15 +27,40 @@ export class Bounces {
   private readonly spool: Spool;
   private readonly log: EventLog;
   private readonly hostname: string;
+  private readonly cluster?: Cluster;
 
   /** DSNs enter the relay through `intake`, like any other message. */
-  constructor(config: BouncesConfig, hostname: string, spool: Spool, log: EventLog, intake: Intake) {
+  constructor(config: BouncesConfig, hostname: string, spool: Spool, log: EventLog, intake: Intake, cluster?: Cluster) {
     this.intake = intake;
     this.config = config;
     this.hostname = hostname;
     this.spool = spool;
     this.log = log;
     this.suppression = spool.suppressed;
+    this.cluster = cluster;
+    cluster?.on('suppress', (s) => {
+      if (this.suppression.get(s.address)) return;
+      this.suppression.add(s.address, s.reason, s.source).then(
+        () => this.log.emit('suppressed', { address: s.address, reason: s.reason, by: 'cluster' }),
+        (err: Error) => this.log.emit('spool-error', { error: err.message, suppress: s.address }),
+      );
+    });
+    cluster?.on('unsuppress', (address) => {
+      void this.suppression.remove(address).then((removed) => removed && this.log.emit('unsuppressed', { address, by: 'cluster' }), () => {});
+    });
+  }
+
+  /** Puts an address on the suppression list (on every node of a cluster); resolves once on disk here. */
+  async suppress(address: string, reason: string, source: string): Promise<void> {
+    await this.suppression.add(address, reason, source);
+    this.cluster?.shareSuppression({ address: address.toLowerCase(), reason, source });
+  }
+
+  /** Takes an address off the suppression list (on every node); whether it was on it here. */
+  async unsuppress(address: string): Promise<boolean> {
+    const removed = await this.suppression.remove(address);
+    this.cluster?.shareUnsuppression(address.toLowerCase());
+    return removed;
   }
 
   /** Classifies a failure reply and counts it. */
@@ -60,7 +88,7 @@ export class Bounces {
   permanent(job: Job, recipients: ClaimedRecipient[], reply: string, attempt: AttemptInfo, cls: BounceClass, reason: 'failed' | 'expired'): void {
     if (reason === 'failed' && cls === 'bad-mailbox' && this.config.suppress) {
       for (const r of recipients) {
-        this.suppression.add(r.address, reply, `bounce ${queueId(job.messageId)}`).then(
+        this.suppress(r.address, reply, `bounce ${queueId(job.messageId)}`).then(
           () => this.log.emit('suppressed', { address: r.address.toLowerCase(), reason: reply, id: queueId(job.messageId) }),
           (err: Error) => this.log.emit('spool-error', { error: err.message, suppress: r.address }),
         );
@@ -75,7 +103,7 @@ export class Bounces {
       originalHeaders: message.body.subarray(0, headerLength(message.body)),
     });
     const original = queueId(job.messageId);
-    accept(this.intake, { sender: '', recipients: [message.sender], lane: this.config.lane, client: '127.0.0.1', helo: this.hostname, protocol: 'SMTP', body: dsn })
+    accept(this.intake, { sender: '', recipients: [message.sender], lane: this.config.lane, client: '127.0.0.1', helo: this.hostname, protocol: 'SMTP', body: dsn, generatedHere: true })
       .then(({ id }) => this.log.emit('dsn', { id: original, dsn: id, to: message.sender, rcpt: recipients.map((r) => r.address), class: cls, reason }))
       .catch((err: Error) => this.log.emit('dsn-error', { id: original, to: message.sender, error: err.message }));
   }

@@ -16,6 +16,7 @@ import type { AttemptInfo, Job, OutcomeSink } from './job.ts';
 import type { NextHop } from './mx.ts';
 import { replyLine } from '../../util/smtp-reply.ts';
 import { SmtpClient, type SmtpError } from './smtp-client.ts';
+import type { Lease } from '../cluster/limits.ts';
 
 export interface ConnectionContext {
   config: RelayConfig;
@@ -30,6 +31,8 @@ export interface ConnectionContext {
   refusedAtConnect(path: EgressPath, connection: PathConnection, p: number, reply: string): void;
   /** No hop of the group could be reached: pause the group and defer what it has queued. */
   unreachable(path: EgressPath, group: HopGroup, p: number, reply: string): void;
+  /** Leave to open one more connection on the path (a cluster's lease); undefined: not now (the group is held a moment). */
+  lease(path: EgressPath, connection: PathConnection): Promise<Lease | undefined>;
 }
 
 /** Opportunistic TLS as Postfix does it: a host whose TLS handshake fails is tried again in clear. */
@@ -105,7 +108,10 @@ async function sendJob(conn: SmtpClient, job: Job, path: EgressPath, group: HopG
 export async function runConnection(path: EgressPath, c: PathConnection, ctx: ConnectionContext): Promise<void> {
   const lane = c.openingFor ?? ctx.config.lanes.length - 1;
   let conn: SmtpClient | undefined;
+  let lease: Lease | undefined;
   try {
+    lease = await ctx.lease(path, c);
+    if (!lease) return;
     let lastError = '';
     let hop: NextHop | undefined;
     for (const candidate of c.group.hops) {
@@ -150,6 +156,7 @@ export async function runConnection(path: EgressPath, c: PathConnection, ctx: Co
     }
   } finally {
     await conn?.quit();
+    lease?.release(); // after the receiver closed: it still counted the connection until then
     path.closed(c);
   }
 }

@@ -9,7 +9,10 @@
 // The pieces: deliver/egress-path.ts (ready queues, admission, the next job for a connection),
 // deliver/connection.ts (one SMTP connection), shape/shaper.ts (profiles and backoff), and the
 // operator's suspensions (deliver/suspensions.ts). Outcomes go to the OutcomeSink it was built
-// with (schedule/outcomes.ts). May touch: its paths, the MX cache, the log; the spool read-only.
+// with (schedule/outcomes.ts). In a cluster (cluster/cluster.ts) a connection opens only with a
+// lease from the cluster-wide limit of its path, and pauses that replies cause and the operator's
+// suspensions are shared: this node's go to the others, theirs are applied here.
+// May touch: its paths, the MX cache, the log; the spool read-only; the cluster's leases and lists.
 import type { LaneConfig, RelayConfig } from '../../config/types.ts';
 import type { LaneEgress } from '../../config/sending-types.ts';
 import { formatHostPort, type HostPort } from '../../util/units.ts';
@@ -23,6 +26,8 @@ import { EgressPath, LaneSlots, type HopGroup, type PathConnection } from './egr
 import type { Job, OutcomeSink } from './job.ts';
 import { MxResolver, type HopAnswer } from './mx.ts';
 import type { Suspensions } from './suspensions.ts';
+import type { Cluster, PathPause } from '../cluster/cluster.ts';
+import type { Lease } from '../cluster/limits.ts';
 
 /** How far ahead jobs held until further notice are deferred (they come back and are held again). */
 const SUSPENDED_RECHECK_MS = 3_600_000;
@@ -36,6 +41,12 @@ const CONNECT_REFUSED_HOLD_MS = 1_000;
 /** "Not now" refusals one job may take before it goes onto its lane's retry schedule after all. */
 const MAX_NOT_NOW = 20;
 
+/** The cluster is at a path's connection limit: no new connection to that group before this. */
+const LEASE_REFUSED_HOLD_MS = 250;
+
+/** What a connection holds when there is no cluster: nothing to give back. */
+const OWN_LIMIT: Lease = { release() {} };
+
 function holdUntil(until: number, now: number): number {
   return until >= UNTIL_RESUMED ? now + SUSPENDED_RECHECK_MS : until;
 }
@@ -48,6 +59,8 @@ export interface DispatcherParts {
   suspensions: Suspensions;
   metrics: Metrics;
   log: EventLog;
+  /** Absent for a single node. */
+  cluster?: Cluster;
 }
 
 export class Dispatcher {
@@ -59,6 +72,7 @@ export class Dispatcher {
   private readonly metrics: Metrics;
   private readonly log: EventLog;
   private readonly mx: MxResolver;
+  private readonly cluster?: Cluster;
   private readonly slots: LaneSlots;
   /** Per lane, paths waiting for one of the lane's relay-wide connection slots. */
   private readonly starved: Set<EgressPath>[];
@@ -77,6 +91,7 @@ export class Dispatcher {
     this.suspensions = parts.suspensions;
     this.metrics = parts.metrics;
     this.log = parts.log;
+    this.cluster = parts.cluster;
     this.mx = new MxResolver(this.config.delivery.dnsServers, this.config.delivery.port);
     this.slots = new LaneSlots(this.config.lanes);
     this.starved = this.config.lanes.map(() => new Set());
@@ -86,7 +101,34 @@ export class Dispatcher {
       notNow: (path, group, job, reply) => this.notNow(path, group, job, reply),
       refusedAtConnect: (path, c, p, reply) => this.refusedAtConnect(path, c, p, reply),
       unreachable: (path, group, p, reply) => this.unreachable(path, group, p, reply),
+      lease: (path, c) => this.lease(path, c),
     };
+    const cluster = this.cluster;
+    if (cluster) {
+      cluster.on('pause', (pause) => {
+        const path = this.paths.get(pause.path);
+        if (path) this.pauseFromCluster(path, pause);
+      });
+      cluster.on('suspend', (s) => void this.suspend(s.domain, s.until, s.reason, false));
+      cluster.on('resume', (domain) => void this.resume(domain, false));
+    }
+  }
+
+  /** A lease for one more connection on the path: the cluster's when there is one (undefined: at its limit, try shortly). */
+  private async lease(path: EgressPath, c: PathConnection): Promise<Lease | undefined> {
+    if (!this.cluster) return OWN_LIMIT;
+    const lease = await this.cluster.lease(path.key, path.connectionLimit(Date.now()));
+    if (!lease) c.group.openAfter = Date.now() + LEASE_REFUSED_HOLD_MS;
+    return lease;
+  }
+
+  /** Another node paused this path (a reply it got): the same lanes pause here. */
+  private pauseFromCluster(path: EgressPath, pause: PathPause): void {
+    const lanes = pause.lanes.map((name) => this.config.lanes.findIndex((l) => l.name === name)).filter((p) => p >= 0);
+    if (lanes.length === 0 || pause.until <= Date.now()) return;
+    const action = path.shaping.pause(pause.kind, pause.until, pause.reply, 'cluster', lanes);
+    this.shaper.logAction(path, action);
+    this.paused(path, action);
   }
 
   /** The smarthost that a route, the lane or the global setting names for this domain, if any. */
@@ -155,7 +197,7 @@ export class Dispatcher {
       const members = lanes.map((l) => (l.egress?.address ?? 'default') === egressName);
       const egress: LaneEgress | undefined = lanes[members.indexOf(true)].egress;
       path = new EgressPath({
-        egress, egressName, site: site.key, shaping: this.shaper.shapingFor(site, members), lanes, members, slots: this.slots,
+        egress, egressName, site: site.key, shaping: this.shaper.shapingFor(key, site, members), lanes, members, slots: this.slots,
         hooks: {
           open: (p, c) => this.open(p, c),
           starved: (p, l) => this.starved[l.priority].add(p),
@@ -163,6 +205,8 @@ export class Dispatcher {
         },
       });
       this.paths.set(key, path);
+      const pause = this.cluster?.pauseFor(key);
+      if (pause) this.pauseFromCluster(path, pause);
     }
     return path;
   }
@@ -198,7 +242,11 @@ export class Dispatcher {
   /** A refusal seen on a path: backoff rules, and a pause carried out. Returns until when lane `p` is paused. */
   private observe(path: EgressPath, p: number, reply: string, cap?: number): number {
     const action = this.shaper.observe(path, p, reply, cap);
-    if (action && action.action !== 'reduce') this.paused(path, action);
+    if (action && action.action !== 'reduce') {
+      this.paused(path, action);
+      const first = this.config.lanes.findIndex((l) => l.name === action.lanes[0]);
+      this.cluster?.sharePause({ path: path.key, kind: action.action === 'suspend' ? 'suspended' : 'paused', until: path.shaping.pausedUntil(first), reply, lanes: action.lanes });
+    }
     const now = Date.now();
     return path.shaping.paused(p, now) ? holdUntil(path.shaping.pausedUntil(p), now) : 0;
   }
@@ -249,10 +297,14 @@ export class Dispatcher {
     }
   }
 
-  /** An operator suspends a domain (until `until`, or until resumed); its queued jobs wait. Resolves once recorded on disk. */
-  async suspend(domain: string, until: number, reason: string): Promise<void> {
+  /**
+   * An operator suspends a domain (until `until`, or until resumed); its queued jobs wait. Resolves
+   * once recorded on disk. `share`: tell the cluster (false when the cluster told us).
+   */
+  async suspend(domain: string, until: number, reason: string, share = true): Promise<void> {
     const d = domain.toLowerCase();
     await this.suspensions.set(d, { until, reason });
+    if (share) this.cluster?.shareSuspension({ domain: d, until, reason });
     const reply = `451 4.7.0 ${d} suspended by the operator (${reason})`;
     for (const path of this.paths.values()) {
       for (const job of path.take((j) => j.domain === d)) this.outcomes.deferred(job, job.recipients, reply, {}, holdUntil(until, Date.now()));
@@ -260,21 +312,24 @@ export class Dispatcher {
     this.log.emit('shaping', { action: 'suspend', domain: d, until: until >= UNTIL_RESUMED ? undefined : new Date(until).toISOString(), reply, by: 'operator' });
   }
 
-  /** Lifts an operator's suspension of a domain and any pause of the paths to its site. */
-  async resume(domain: string): Promise<{ domain: boolean; site?: string }> {
+  /** Lifts an operator's suspension of a domain and any pause of the paths to its site (on every node when `share`). */
+  async resume(domain: string, share = true): Promise<{ domain: boolean; site?: string }> {
     const d = domain.toLowerCase();
     const had = await this.suspensions.delete(d);
     if (had) this.log.emit('shaping', { action: 'resume', domain: d, by: 'operator' });
     const known = this.mx.peek(d);
     const site = known?.ok ? this.shaper.siteForMx(known.hops.map((h) => h.mx)).key : undefined;
     let resumed: string | undefined;
+    const paths: string[] = [];
     for (const path of this.paths.values()) {
       if (path.site !== site && !path.recent.includes(d)) continue;
       const action = path.shaping.resume();
       if (action) this.shaper.logAction(path, action);
       resumed = path.site;
+      paths.push(path.key);
       path.pump();
     }
+    if (share) this.cluster?.shareResume(d, paths);
     return { domain: had, site: resumed };
   }
 

@@ -186,7 +186,7 @@ export class EgressPath {
   }
 
   /** The most connections the path may have open: the limit of its highest lane. */
-  private connectionLimit(now: number): number {
+  connectionLimit(now: number): number {
     const top = this.members.indexOf(true);
     return this.shaping.limit(top === -1 ? 0 : top, now);
   }

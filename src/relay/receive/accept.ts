@@ -1,6 +1,7 @@
 // The intake shared by SMTP DATA and the HTTP inject endpoint: header checks, lane
 // classification, removal of the lane tag, durable commit. Resolves with the queue id only once
-// the message is on disk; every refusal is an SMTP reply error.
+// the message is on disk; every refusal is an SMTP reply error. A cluster node that serves only
+// some lanes (cluster.lanes: its pool behind the load balancer) refuses the others with 451 4.3.2.
 import type { RelayConfig } from '../../config/types.ts';
 import type { EventLog } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
@@ -31,6 +32,13 @@ export interface Submission extends Origin {
   helo?: string;
   tls?: { version?: string; name?: string };
   protocol?: 'SMTP' | 'HTTP';
+  /** A message this node wrote itself (a DSN): it stays here whatever lanes the node serves. */
+  generatedHere?: boolean;
+}
+
+/** The lanes a node takes new mail for: cluster.lanes, else all (a node delivers every lane its spool holds). */
+export function servedLanes(config: RelayConfig): string[] {
+  return config.cluster?.lanes ?? config.lanes.map((l) => l.name);
 }
 
 export async function accept(intake: Intake, submission: Submission): Promise<{ id: string; lane: string }> {
@@ -43,6 +51,11 @@ export async function accept(intake: Intake, submission: Submission): Promise<{ 
   const isTag = (field: HeaderField) => field.name.toLowerCase() === tagName;
   const parsed = parseMessage(submission.body, length);
   const lane = classify(config, submission.lane ?? parsed.fields.find(isTag)?.value, submission);
+  const served = servedLanes(config);
+  if (!submission.generatedHere && !served.includes(lane)) {
+    // 4xx: the message is fine, it came to the wrong pool; the client may retry through the right one
+    throw smtpError(451, '4.3.2', `This node does not take ${lane} mail (it serves ${served.join(', ')}); send it through the ${lane} pool`);
+  }
   const stripped = withoutFields(parsed, isTag);
   const body = intake.preparer ? await prepareMessage(intake.preparer, stripped, {
     client: submission.client, helo: submission.helo, tls: submission.tls, protocol: submission.protocol ?? 'SMTP', recipients: submission.recipients,

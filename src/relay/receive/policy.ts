@@ -23,23 +23,3 @@ export function checkRecipient(address: string): string {
 }
 
 export const RELAY_DENIED = () => smtpError(550, '5.7.1', 'Relaying denied: authenticate or connect from a relay network');
-
-/** Counts connections per client address for the per-IP limit. */
-export class ConnectionCounter {
-  private readonly perIp = new Map<string, number>();
-  total = 0;
-
-  open(ip: string): number {
-    const n = (this.perIp.get(ip) ?? 0) + 1;
-    this.perIp.set(ip, n);
-    this.total++;
-    return n;
-  }
-
-  close(ip: string): void {
-    const n = (this.perIp.get(ip) ?? 1) - 1;
-    if (n <= 0) this.perIp.delete(ip);
-    else this.perIp.set(ip, n);
-    this.total--;
-  }
-}

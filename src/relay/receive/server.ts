@@ -1,16 +1,23 @@
 // The SMTP listeners: one smtp-server per configured address, sharing the access policy, limits
 // and the intake. EHLO offers PIPELINING, SIZE, 8BITMIME, SMTPUTF8, ENHANCEDSTATUSCODES and
-// STARTTLS; AUTH PLAIN/LOGIN only after STARTTLS.
+// STARTTLS; AUTH PLAIN/LOGIN only after STARTTLS, judged by the AUTH guard (auth-guard.ts).
+// Connections from smtp.proxy addresses start their session with the client address of their
+// PROXY header (proxy.ts). Who gets a connection slot, and how long a session may keep it:
+// admission.ts.
 import type { IntakePacer } from './pacing.ts';
+import type { AuthGuard } from './auth-guard.ts';
 import { timingSafeEqual } from 'node:crypto';
 import { SMTPServer, type SMTPServerSession } from 'smtp-server';
 import { formatHostPort, type HostPort } from '../../util/units.ts';
 import { cidrList, inList, plainAddress } from '../../util/network.ts';
 import { accept, type Intake } from './accept.ts';
 import { MessageCollector } from './message.ts';
-import { checkRecipient, ConnectionCounter, RELAY_DENIED } from './policy.ts';
+import { ProxyProtocolGate } from './proxy.ts';
+import { checkRecipient, RELAY_DENIED } from './policy.ts';
+import { ConnectionAdmission } from './admission.ts';
 import { smtpError } from './reply.ts';
 import { useOwnEnhancedCodes } from './replies.ts';
+import { acceptRepeatedParameters } from './parameters.ts';
 import type { TlsMaterial } from './tls.ts';
 
 export interface SmtpListeners {
@@ -25,13 +32,15 @@ function sameSecret(given: string, expected: string): boolean {
   return a.length === b.length && timingSafeEqual(a, b);
 }
 
-export async function startSmtp(intake: Intake, tls: TlsMaterial, pacer: IntakePacer): Promise<SmtpListeners> {
+export async function startSmtp(intake: Intake, tls: TlsMaterial, pacer: IntakePacer, authGuard: AuthGuard): Promise<SmtpListeners> {
   useOwnEnhancedCodes();
+  acceptRepeatedParameters();
   const { config, log } = intake;
   const smtp = config.smtp;
   const networks = cidrList(smtp.relayNetworks);
   if ('bad' in networks) throw new Error(`smtp.relayNetworks: bad network ${networks.bad}`);
-  const connections = new ConnectionCounter();
+  const admission = new ConnectionAdmission({ smtp, log, metrics: intake.metrics.connections });
+  const proxyGate = new ProxyProtocolGate(smtp.proxy, log);
   let closing = false;
   let inData = 0;
 
@@ -48,22 +57,22 @@ export async function startSmtp(intake: Intake, tls: TlsMaterial, pacer: IntakeP
     hideDSN: true,
     hideREQUIRETLS: true,
     disableReverseLookup: true,
-    maxClients: smtp.maxConnections,
+    // Admission (admission.ts) decides who gets a slot and ends idle and slow sessions; the
+    // library's own limit and idle timeout are only backstops behind it (its limit also counts
+    // connections still waiting for admission, which must not crowd out a relay network client)
+    maxClients: smtp.maxConnections * 2,
     maxRecipients: smtp.maxRecipients,
-    socketTimeout: smtp.idleTimeout,
+    socketTimeout: smtp.idleTimeout * 2,
     closeTimeout: 100, // close() below first waits for messages being received, then ends idle sessions with 421
     logger: false,
 
     onConnect(session: SMTPServerSession, callback: (err?: Error | null) => void) {
       if (closing) return callback(smtpError(421, '4.3.2', 'Service shutting down, try again later'));
-      const ip = plainAddress(session.remoteAddress);
-      const count = connections.open(ip);
-      (session as { counted?: string }).counted = ip;
       // decided once per session, not at every RCPT
-      (session as { relayNetwork?: boolean }).relayNetwork = inList(networks.list, ip);
-      if (count > smtp.maxConnectionsPerIp) {
-        return callback(smtpError(421, '4.7.0', `Too many connections from ${ip}, try again later`));
-      }
+      const relayNetwork = inList(networks.list, plainAddress(session.remoteAddress));
+      (session as { relayNetwork?: boolean }).relayNetwork = relayNetwork;
+      const refused = admission.admit(session, relayNetwork);
+      if (refused) return callback(refused);
       // AUTH is neither offered nor accepted before STARTTLS (passwords never travel in clear)
       session.disabledCommands = ['AUTH'];
       callback();
@@ -75,16 +84,17 @@ export async function startSmtp(intake: Intake, tls: TlsMaterial, pacer: IntakeP
     },
 
     onClose(session: SMTPServerSession) {
-      const ip = (session as { counted?: string }).counted;
-      if (ip !== undefined) connections.close(ip);
+      admission.release(session);
     },
 
-    onAuth(auth: { method: string; username?: string; password?: string }, _session: SMTPServerSession, callback: (err: Error | null | undefined, response?: { user?: unknown }) => void) {
+    onAuth(auth: { method: string; username?: string; password?: string }, session: SMTPServerSession, callback: (err: Error | null | undefined, response?: { user?: unknown }) => void) {
       const user = smtp.auth.users.find((u) => u.username === auth.username);
-      if (!user || !sameSecret(auth.password ?? '', user.password)) {
-        return callback(smtpError(535, '5.7.8', 'Authentication credentials invalid'));
-      }
-      callback(null, { user: user.username });
+      const verify = () => user !== undefined && sameSecret(auth.password ?? '', user.password);
+      void authGuard.judge(plainAddress(session.remoteAddress), auth.username ?? '', verify).then((verdict) => {
+        if (verdict === 'locked-out') return callback(smtpError(421, '4.7.0', 'Too many failed logins, try again later'));
+        if (verdict === 'refused') return callback(smtpError(535, '5.7.8', 'Authentication credentials invalid'));
+        callback(null, { user: user!.username });
+      });
     },
 
     onRcptTo(address: { address: string }, session: SMTPServerSession, callback: (err?: Error | null) => void) {
@@ -149,6 +159,7 @@ export async function startSmtp(intake: Intake, tls: TlsMaterial, pacer: IntakeP
   for (const listen of smtp.listen) {
     const server = new SMTPServer(options as ConstructorParameters<typeof SMTPServer>[0]);
     server.on('error', (err: Error) => log.emit('smtp-error', { error: err.message }));
+    proxyGate.guard(server);
     await new Promise<void>((resolve, reject) => {
       server.server.once('error', reject);
       server.listen(listen.port, listen.host, () => {
@@ -168,6 +179,8 @@ export async function startSmtp(intake: Intake, tls: TlsMaterial, pacer: IntakeP
       const deadline = Date.now() + graceMs;
       // Messages being received get their reply (bounded wait); new sessions get 421 meanwhile.
       while (inData > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      proxyGate.close();
+      admission.close();
       await Promise.all(servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));
     },
   };

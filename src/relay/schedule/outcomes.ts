@@ -11,6 +11,9 @@ import { queueId, type ClaimedRecipient, type Spool } from '../spool/spool.ts';
 import type { LaneSignals } from './lane-signals.ts';
 import { nextAttempt } from './retry.ts';
 
+/** A delivered recipient's finish commits at once (spool.finish). */
+const DELIVERED = { delivered: true };
+
 export interface OutcomeParts { spool: Spool; metrics: Metrics; log: EventLog; bounces: Bounces; signals: LaneSignals }
 
 export class Outcomes implements OutcomeSink {
@@ -61,7 +64,7 @@ export class Outcomes implements OutcomeSink {
   delivered(job: Job, recipients: ClaimedRecipient[], reply: string, attempt: AttemptInfo): void {
     const now = Date.now();
     const meta = this.metaOf(job);
-    this.persist(() => this.spool.finish(job.lane.name, recipients));
+    this.persist(() => this.spool.finish(job.lane.name, recipients, DELIVERED));
     const lane = this.metrics.lane(job.lane.name);
     for (const r of recipients) {
       lane.counters.delivered++;

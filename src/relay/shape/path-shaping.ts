@@ -8,11 +8,11 @@
 //
 // State: a connection limit per lane that a `reduce` lowers and that grows back one step at a
 // time, and pauses/suspensions during which a lane sends nothing on the path. The path's message
-// rate (GCRA) is shared by its lanes. May touch: nothing outside this object; callers act on what
+// rate (GCRA; this node's, or the cluster's through Redis) is shared by its lanes. May touch: nothing outside this object; callers act on what
 // it answers (deliver/egress-path.ts decides who gets a connection, shape/shaper.ts logs actions).
 import type { BackoffRule, ShapingProfile } from '../../config/sending-types.ts';
 import type { LaneConfig } from '../../config/types.ts';
-import { SiteRate } from './rate.ts';
+import type { RateLimiter } from './rate.ts';
 
 export type PathState = 'active' | 'reduced' | 'paused' | 'suspended';
 
@@ -25,7 +25,8 @@ export interface ShapingAction {
   limit?: number;
   /** The lanes whose sending the action changed. */
   lanes: string[];
-  by: 'reply' | 'operator';
+  /** A reply seen here, an operator, or another node of the cluster (that saw the reply). */
+  by: 'reply' | 'operator' | 'cluster';
 }
 
 interface LaneShaping {
@@ -42,7 +43,7 @@ export const UNTIL_RESUMED = Number.MAX_SAFE_INTEGER;
 
 export class PathShaping {
   readonly profile: ShapingProfile;
-  readonly rate: SiteRate;
+  readonly rate: RateLimiter;
   readonly history: ShapingAction[] = [];
   /** Every lane of the relay, in priority order (a path's state is indexed by lane priority). */
   private readonly lanes: LaneConfig[];
@@ -53,12 +54,12 @@ export class PathShaping {
   /** Messages a receiver took per session before it said "too many messages in this session", if fewer than the profile's. */
   private sessionLimit = Infinity;
 
-  constructor(profile: ShapingProfile, lanes: LaneConfig[], rampStep: number, members = lanes.map(() => true)) {
+  constructor(profile: ShapingProfile, lanes: LaneConfig[], rampStep: number, rate: RateLimiter, members = lanes.map(() => true)) {
     this.profile = profile;
     this.lanes = lanes;
     this.members = members;
     this.step = rampStep;
-    this.rate = new SiteRate(profile.ratePerSecond, profile.ratePerHour);
+    this.rate = rate;
     this.byLane = lanes.map(() => ({ pausedUntil: 0, pauseKind: 'paused', pauseReply: '', lastReduce: -Infinity }));
   }
 
@@ -145,7 +146,7 @@ export class PathShaping {
   }
 
   /** Pauses the given lanes (all by default) until `until`; afterwards each starts again at one connection. */
-  pause(kind: 'paused' | 'suspended', until: number, reply: string, by: 'reply' | 'operator', lanes = this.lanes.map((_, i) => i), now = Date.now()): ShapingAction {
+  pause(kind: 'paused' | 'suspended', until: number, reply: string, by: ShapingAction['by'], lanes = this.lanes.map((_, i) => i), now = Date.now()): ShapingAction {
     for (const q of lanes) {
       const s = this.byLane[q];
       s.pausedUntil = until;

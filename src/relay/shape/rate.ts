@@ -25,8 +25,16 @@ export class Gcra {
   }
 }
 
+/** A path's message rate, asked and spent as above: this node's own (SiteRate), or a cluster's (cluster/limits.ts). */
+export interface RateLimiter {
+  /** Milliseconds until a message may go (0: now). */
+  wait(now: number): number;
+  /** Spends the slot that `wait` said was free. */
+  take(now: number): void;
+}
+
 /** Per-second and per-hour limits together; 0 means no limit. Bursts: one second's worth, one minute's worth. */
-export class SiteRate {
+export class SiteRate implements RateLimiter {
   private readonly limits: Gcra[] = [];
 
   constructor(perSecond: number, perHour: number) {

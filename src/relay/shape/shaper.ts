@@ -11,6 +11,12 @@ import type { BackoffRule, ShapingProfile } from '../../config/sending-types.ts'
 import type { EventLog } from '../log.ts';
 import { notNow } from './not-now.ts';
 import { PathShaping, UNTIL_RESUMED, type ShapingAction } from './path-shaping.ts';
+import { SiteRate, type RateLimiter } from './rate.ts';
+
+/** Makes a path's rate limiter: a cluster's shared one (cluster/limits.ts), else this node's own. */
+export type RateSource = (pathKey: string, perSecond: number, perHour: number) => RateLimiter;
+
+const ownRate: RateSource = (_, perSecond, perHour) => new SiteRate(perSecond, perHour);
 
 export interface SiteRef { key: string; profile: ShapingProfile }
 
@@ -27,10 +33,12 @@ export class Shaper {
   private readonly config: RelayConfig;
   private readonly log: EventLog;
   private readonly smarthostProfile: ShapingProfile;
+  private readonly rates: RateSource;
 
-  constructor(config: RelayConfig, log: EventLog) {
+  constructor(config: RelayConfig, log: EventLog, rates: RateSource = ownRate) {
     this.config = config;
     this.log = log;
+    this.rates = rates;
     const d = config.delivery;
     const fallback = config.shaping.profiles.find((p) => p.name === 'default')!;
     // a smarthost is the operator's own next hop: the delivery.* limits, the default backoff rules
@@ -59,9 +67,10 @@ export class Shaper {
     return { key, profile: this.smarthostProfile };
   }
 
-  /** Fresh shaping state for a new egress path to a site; `members`: the lanes that send on it. */
-  shapingFor(site: SiteRef, members: boolean[]): PathShaping {
-    return new PathShaping(site.profile, this.config.lanes, this.config.shaping.rampStep, members);
+  /** Fresh shaping state for a new egress path (`pathKey`) to a site; `members`: the lanes that send on it. */
+  shapingFor(pathKey: string, site: SiteRef, members: boolean[]): PathShaping {
+    const rate = this.rates(pathKey, site.profile.ratePerSecond, site.profile.ratePerHour);
+    return new PathShaping(site.profile, this.config.lanes, this.config.shaping.rampStep, rate, members);
   }
 
   /**

@@ -21,6 +21,17 @@
 // start: they commit ahead of the newsletter's gathered inserts, and their own fsync runs beside
 // the one under way, so a reminder's 250 waits for one flush, not for the end of another plus
 // its own. An insert overtakes nothing it depends on.
+// Changes that record what happened outside (`ahead`: a delivered recipient's finish, whose
+// receiver has answered 250) do not gather either: they commit at once, ahead of the gathered
+// changes, and settle when the next fsync covers them, without starting one of their own. A
+// kill -9 loses only what the process had not yet written, and a COMMIT is in the WAL (the OS
+// page cache) at once, so the window in which a kill sends a delivered message again shrinks from
+// "until the running fsync ends" to "until the next turn of the loop", at no extra fsync (a power
+// loss before that fsync still sends it again, as before). A delivered finish overtakes nothing
+// it depends on: its recipient was claimed (committed) before the attempt, and the other changes
+// to its message that may be gathered (other recipients' outcomes) do not depend on the order.
+// A failure's finish keeps gathering, so that it mostly commits with the DSN insert made for it
+// rather than ahead of it.
 //
 // SQLite runs on the event loop, so a transaction blocks it for as long as its operations and
 // COMMIT take: a batch gathered during one fsync of a newsletter's 40 KB messages (a few hundred
@@ -38,6 +49,8 @@ interface Pending {
   durable: boolean;
   /** Commit ahead of gathered changes, with a second fsync beside a running one (see the header). */
   urgent: boolean;
+  /** Commit ahead of gathered changes, settle with the next fsync (see the header). */
+  ahead: boolean;
   resolve: (value: unknown) => void;
   reject: (err: Error) => void;
 }
@@ -90,10 +103,11 @@ export class GroupCommit {
   /**
    * Queues `op` for the next transaction; resolves with its result once committed and synced,
    * or with `durable: false` once committed (a claim: after a crash every claim is undone anyway).
+   * `urgent` and `ahead` commit without gathering (see the header).
    */
-  run<T>(op: () => T, { durable = true, urgent = false } = {}): Promise<T> {
+  run<T>(op: () => T, { durable = true, urgent = false, ahead = false } = {}): Promise<T> {
     return new Promise<T>((resolve, reject) => {
-      this.pending.push({ op, durable, urgent, resolve: resolve as (value: unknown) => void, reject });
+      this.pending.push({ op, durable, urgent, ahead, resolve: resolve as (value: unknown) => void, reject });
       if (this.pending.length >= this.maxBatch) this.flush();
       else if (!this.scheduled) {
         this.scheduled = true;
@@ -110,7 +124,7 @@ export class GroupCommit {
     if (batch.length === 0) return;
     if ((this.syncsInFlight > 0 || this.slicing.length > 0) && batch.length < this.maxBatch) { // the fsync's (or the slices') end flushes the rest
       const secondSync = this.syncsInFlight < MAX_SYNCS_IN_FLIGHT;
-      const goesAhead = (item: Pending) => !item.durable || (item.urgent && secondSync);
+      const goesAhead = (item: Pending) => !item.durable || item.ahead || (item.urgent && secondSync);
       if (batch.some(goesAhead)) this.commitAhead(batch, goesAhead);
       return;
     }
@@ -141,21 +155,23 @@ export class GroupCommit {
     if (this.syncsInFlight === 0 && this.pending.length) this.flush(); // nothing to sync (a failed batch): go on
   }
 
-  /** Commits what `goesAhead` picks (claims, urgent changes) now, in a transaction of their own, and leaves the rest of the batch queued. */
+  /** Commits what `goesAhead` picks (claims, urgent and `ahead` changes) now, in a transaction of their own, and leaves the rest of the batch queued. */
   private commitAhead(batch: Pending[], goesAhead: (item: Pending) => boolean): void {
     const ahead: Pending[] = [];
     const rest: Pending[] = [];
     for (const item of batch) (goesAhead(item) ? ahead : rest).push(item);
     this.pending = rest;
-    let durable = false;
+    let urgent = false;
     for (const entry of this.commitBatch(ahead) ?? []) {
       if (entry.item.durable) {
-        durable = true;
+        urgent ||= entry.item.urgent;
         this.unsynced.push(entry);
       } else if (entry.ok) entry.item.resolve(entry.value);
       else entry.item.reject(entry.value as Error);
     }
-    if (durable) this.sync(); // beside the one under way; claims alone wait for the next fsync to cover them, nobody waits for that
+    // urgent changes: an fsync beside the one under way. Claims and `ahead` changes wait for the
+    // next fsync to cover them (the one under way starts it when it ends, see sync()).
+    if (urgent) this.sync();
   }
 
   /**

@@ -61,6 +61,8 @@ export function domainOf(address: string): string {
 
 /** Commit options of the highest lane's inserts, made once (see group-commit.ts). */
 const URGENT = { urgent: true };
+/** Commit options of a delivered recipient's finish: at once, so that a kill -9 soon after its receiver's 250 does not send it again (group-commit.ts). */
+const AHEAD = { ahead: true };
 
 export class Spool {
   readonly db: DatabaseSync;
@@ -181,15 +183,20 @@ export class Spool {
     }, { durable: false });
   }
 
-  /** Delivered, failed or expired: the recipient leaves the spool, and the message with its last recipient. */
-  finish(lane: string, recipients: ClaimedRecipient[]): Promise<void> {
+  /**
+   * Delivered, failed or expired: the recipient leaves the spool, and the message with its last
+   * recipient. `delivered` (the receiver answered 250): committed at once, ahead of gathered
+   * changes (group-commit.ts). A failure's finish gathers, so that it mostly commits with the
+   * DSN insert made for it rather than ahead of it.
+   */
+  finish(lane: string, recipients: ClaimedRecipient[], { delivered = false } = {}): Promise<void> {
     return this.commits.run(() => {
       for (const r of recipients) {
         this.sql.finishRecipient.run(r.id);
         this.recipientGone(r.messageId);
       }
       this.laneCounts(lane).active -= recipients.length;
-    });
+    }, delivered ? AHEAD : undefined);
   }
 
   /** A temporary failure: the recipient waits until `nextAt` and counts one more attempt. */
