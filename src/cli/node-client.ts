@@ -8,7 +8,7 @@ import { ConfigError } from '../config/errors.ts';
 import { defaultConfigDocument } from '../config/defaults.ts';
 import { adminTokenPath, readLocalAdmin, type LocalAdmin } from '../relay/api/access.ts';
 
-export interface NodeOptions { node?: string; spool?: string; token?: string; json?: boolean }
+export interface NodeOptions { node?: string; spool?: string; token?: string; json?: boolean; cluster?: string }
 
 export const DEFAULT_NODE = 'http://127.0.0.1:8025';
 
@@ -82,4 +82,30 @@ export async function callNode(options: NodeOptions, path: string, body?: unknow
     process.exit(1);
   }
   return data;
+}
+
+/**
+ * With --cluster REDIS_URL, runs `action` for the cluster's nodes as its registry lists them
+ * (src/relay/cluster/registry.ts): on every node that beats (`each`: a queue lives on its node;
+ * a line names each node first, and each node's JSON is its own document), or on one that beats
+ * (`one`: the change is shared with the others through Redis). Without --cluster, on the node
+ * the options name.
+ */
+export async function onNodes<O extends NodeOptions>(options: O, mode: 'each' | 'one', action: (options: O) => Promise<void>): Promise<void> {
+  if (!options.cluster) return action(options);
+  if (options.node || options.spool) throw new ConfigError('--cluster: finds the nodes itself; leave out --node and --spool');
+  const { listNodes } = await import('../relay/cluster/registry.ts');
+  let nodes;
+  try {
+    nodes = await listNodes(options.cluster);
+  } catch (err) {
+    throw new ConfigError(`--cluster: ${(err as Error).message}`);
+  }
+  const up = nodes.filter((n) => n.up);
+  for (const down of nodes.filter((n) => !n.up)) process.stderr.write(`mailops: node ${down.node} (${down.api}) is down: last beat ${down.lastBeat}\n`);
+  if (up.length === 0) throw new ConfigError(`--cluster ${options.cluster}: no node is up`);
+  for (const n of mode === 'one' ? up.slice(0, 1) : up) {
+    if (!options.json && mode === 'each') process.stdout.write(`== node ${n.node} (${n.api})\n`);
+    await action({ ...options, cluster: undefined, node: n.api });
+  }
 }

@@ -9,6 +9,7 @@ export function registerTop(program: Command): void {
     .option('--node <url>', 'relay HTTP API to watch (repeatable; default: the one recorded in ./var/spool, else http://127.0.0.1:8025)', collect)
     .option('--spool <dir>', 'watch the relay of this spool, with its local admin token, as the relay\'s user (repeatable)', collect)
     .option('--token <token>', 'the relays\' http.token (or MAILOPS_TOKEN), for their event streams once http.token is set')
+    .option('--cluster <redis-url>', 'watch every node of a cluster, as its Redis registry lists them (with any --node)')
     .option('--interval <duration>', 'refresh interval', '1s')
     .option('--history <duration>', 'how far back the depth chart reaches', '5m')
     .option('--top <n>', 'busiest destination domains to show', positiveInt('--top'), 10)
@@ -17,6 +18,7 @@ export function registerTop(program: Command): void {
     .addHelpText('after', examples([
       'mailops top',
       'mailops top --node http://relay1:8025 --node http://relay2:8025 --node http://relay3:8025',
+      'mailops top --cluster redis://10.0.0.5:6379',
       'mailops top --interval 2s --history 15m',
       'mailops top --once',
       'mailops top --once --json --node http://relay1:8025 | jq .lanes',

@@ -26,3 +26,8 @@ export function withNode(cmd: Command): Command {
     .option('--spool <dir>', 'the relay\'s spool: use its local admin token, as the relay\'s user (default ./var/spool when no --node is given)')
     .option('--token <token>', 'the relay\'s http.token (or MAILOPS_TOKEN): for changes without the local admin token, and for addresses once http.token is set');
 }
+
+/** --cluster: the command runs on the nodes of a cluster's registry (src/cli/node-client.ts, onNodes). */
+export function withCluster(cmd: Command): Command {
+  return cmd.option('--cluster <redis-url>', 'the nodes of a cluster, as its Redis registry lists them (instead of --node)');
+}

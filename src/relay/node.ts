@@ -7,6 +7,7 @@ import type { RelayConfig } from '../config/types.ts';
 import { formatHostPort, type HostPort } from '../util/units.ts';
 import { ApiAccess, adminTokenPath, localNodeUrl, newAdminToken, removeLocalAdmin, writeLocalAdmin } from './api/access.ts';
 import { startApi } from './api/server.ts';
+import { resumeDomain } from './api/sending.ts';
 import { Bounces } from './bounce/handler.ts';
 import { Dispatcher } from './deliver/dispatcher.ts';
 import { Suspensions } from './deliver/suspensions.ts';
@@ -63,6 +64,8 @@ export async function startRelay(config: RelayConfig, options: { log?: EventLog 
   const shaper = new Shaper(config, log, cluster ? (path, perSecond, perHour) => cluster.rate(path, perSecond, perHour) : undefined);
   const dispatcher = new Dispatcher({ config, spool, outcomes, shaper, suspensions: new Suspensions(spool.suspensions), metrics, log, cluster });
   const scheduler = new Scheduler({ config, spool, log, signals, dispatcher, outcomes });
+  // another node's operator resumed a domain: what this node held for it is due now, as there
+  cluster?.on('resume', (domain) => void resumeDomain({ dispatcher, spool, scheduler }, domain, false));
   const tls = await tlsMaterial(config);
   const pacer = new IntakePacer(lanes[lanes.length - 1], metrics.loopDelay);
   const authGuard = new AuthGuard(config.smtp.authFailures, metrics.auth, log);

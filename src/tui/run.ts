@@ -5,7 +5,7 @@ import { parseDuration } from '../util/units.ts';
 import { ALL, Dashboard } from './dashboard.ts';
 import { textReport } from './format.ts';
 
-export interface TopOptions { node?: string[]; spool?: string[]; token?: string; interval: string; history: string; top: number; once?: boolean; json?: boolean }
+export interface TopOptions { node?: string[]; spool?: string[]; token?: string; cluster?: string; interval: string; history: string; top: number; once?: boolean; json?: boolean }
 
 /** A --node value as a node URL: http:// assumed, no trailing slash. */
 function nodeUrl(value: string): string {
@@ -17,6 +17,18 @@ function nodeUrl(value: string): string {
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new ConfigError(`--node: ${JSON.stringify(value)}: only http:// and https:// nodes`);
   return url.href.replace(/\/$/, '');
+}
+
+/** The API of every node in a cluster's registry, up or down (a down node shows as such). */
+async function clusterNodes(redis: string): Promise<string[]> {
+  const { listNodes } = await import('../relay/cluster/registry.ts');
+  try {
+    const nodes = await listNodes(redis);
+    if (nodes.length === 0) throw new Error('no node has joined it');
+    return nodes.map((n) => n.api);
+  } catch (err) {
+    throw new ConfigError(`--cluster ${redis}: ${(err as Error).message}`);
+  }
 }
 
 /**
@@ -45,6 +57,7 @@ export function parseTopOptions(options: TopOptions) {
 }
 
 export async function runTop(options: TopOptions): Promise<void> {
+  if (options.cluster) options = { ...options, node: [...(options.node ?? []), ...(await clusterNodes(options.cluster))] };
   const parsed = parseTopOptions(options);
   if (options.once) return once(parsed, Boolean(options.json));
   if (!process.stdout.isTTY || !process.stdin.isTTY) throw new ConfigError('the live dashboard needs a terminal; use --once (or --once --json) in scripts and pipes');

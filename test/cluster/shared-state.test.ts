@@ -10,6 +10,7 @@ import { startReceiver } from '../helpers/receiver.ts';
 import { startRedis } from '../helpers/redis.ts';
 import { startTestRelay, submit, type TestRelay } from '../helpers/relay.ts';
 import { until } from '../helpers/wait.ts';
+import { runCli } from '../helpers/cli.ts';
 
 /** Every node sends from 127.0.0.3, as nodes behind one egress address do: they share its limits. */
 function nodeConfig(name: string, redis: string, extra = ''): string {
@@ -20,6 +21,10 @@ lanes:
   bulk: { egress: { address: 127.0.0.3, helo: ${name}.test }, retry: { initial: 200ms, max: 1s } }
 cluster: { redis: "${redis}", node: ${name}, heartbeat: 200ms, leaseTtl: 3s }
 ${extra}`;
+}
+
+async function health(relay: TestRelay): Promise<{ cluster: { redis: string; liveNodes: number } }> {
+  return (await fetch(`${relay.httpUrl}/health`)).json() as Promise<{ cluster: { redis: string; liveNodes: number } }>;
 }
 
 async function submitMany(relay: TestRelay, to: (i: number) => string, n: number, lane = 'bulk'): Promise<void> {
@@ -48,9 +53,9 @@ test('two nodes behind one egress address share a smarthost\'s connection limit'
   const helos = new Set(receiver.sessions.map((s) => s.helo));
   assert.ok(helos.has('node-a.test') && helos.has('node-b.test'), 'both nodes delivered');
   assert.ok(receiver.maxConcurrent <= 3, `never more than the 3 connections between both nodes (saw ${receiver.maxConcurrent})`);
-  const health = await (await fetch(`${a.httpUrl}/health`)).json() as { cluster: { redis: string; liveNodes: number } };
-  assert.equal(health.cluster.redis, 'up');
-  assert.equal(health.cluster.liveNodes, 2);
+  const seen = await health(a);
+  assert.equal(seen.cluster.redis, 'up');
+  assert.equal(seen.cluster.liveNodes, 2);
 });
 
 test('a cluster-wide message rate: two nodes together stay under the provider\'s rate', { timeout: 90_000 }, async (t) => {
@@ -134,7 +139,12 @@ test('Redis killed mid-run: delivery goes on under each node\'s share, nothing i
   t.after(() => a.stop());
   const b = await startTestRelay(nodeConfig('node-b', redis.url, delivery));
   t.after(() => b.stop());
-  await until('both nodes see each other', async () => ((await (await fetch(`${a.httpUrl}/health`)).json()) as { cluster: { liveNodes: number } }).cluster.liveNodes === 2, 10_000);
+  for (const node of [a, b]) {
+    for (let i = 0; (await health(node)).cluster.liveNodes !== 2; i++) {
+      assert.ok(i < 100, 'both nodes see each other in the registry');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
   await redis.kill();
   await until('node a notices', () => a.events().some((e) => e.event === 'cluster-redis-down'), 10_000);
   await Promise.all([submitMany(a, (i) => `a${i}@dest.test`, 100), submitMany(b, (i) => `b${i}@dest.test`, 100)]);
@@ -149,4 +159,57 @@ test('Redis killed mid-run: delivery goes on under each node\'s share, nothing i
   const ids = receiver.delivered.map((d) => d.to[0]);
   assert.equal(new Set(ids).size, ids.length, 'nothing delivered twice');
   assert.equal(a.events().filter((e) => e.event === 'cluster-redis-down').length, 1, 'the loss was logged once');
+});
+
+test('the operator\'s suspend and resume on one node act on every node', { timeout: 60_000 }, async (t) => {
+  const redis = await startRedis();
+  t.after(() => redis.stop());
+  const receiver = await startReceiver();
+  t.after(() => receiver.close());
+  const dns = await startDnsServer({ 'dest.test': { MX: [{ priority: 1, exchange: 'mx.dest.test' }] }, 'mx.dest.test': { A: ['127.0.0.1'] } });
+  t.after(() => dns.close());
+  const extra = `delivery: { dnsServers: ["${dns.address}"], port: ${receiver.port} }
+http: { token: s3cret }`;
+  const a = await startTestRelay(nodeConfig('node-a', redis.url, extra));
+  t.after(() => a.stop());
+  const b = await startTestRelay(nodeConfig('node-b', redis.url, extra));
+  t.after(() => b.stop());
+  const call = (node: TestRelay, what: string, body: Record<string, unknown>) =>
+    fetch(`${node.httpUrl}/api/v1/destinations/${what}`, { method: 'POST', headers: { authorization: 'Bearer s3cret', 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  assert.equal((await call(a, 'suspend', { domain: 'dest.test', reason: 'complaints' })).status, 200);
+  await until('node b applies the suspension', () => b.events().some((e) => e.event === 'shaping' && e.action === 'suspend' && e.domain === 'dest.test'), 10_000);
+  await submit(b.smtpPort, { from: 'news@sender.test', to: 'x@dest.test', subject: 'x', text: 'x' });
+  await until('node b holds it', () => b.events().some((e) => e.event === 'deferred' && String(e.reply).includes('suspended by the operator (complaints)')), 10_000);
+  assert.equal(receiver.delivered.length, 0);
+  assert.equal((await call(a, 'resume', { domain: 'dest.test' })).status, 200);
+  await receiver.waitFor(1, 10_000); // due at once on node b too, not at its next retry
+  assert.deepEqual(receiver.delivered[0].to, ['x@dest.test']);
+});
+
+test('the tools find every node through the registry, and a node that stopped shows as down', { timeout: 60_000 }, async (t) => {
+  const redis = await startRedis();
+  t.after(() => redis.stop());
+  const a = await startTestRelay(nodeConfig('node-a', redis.url));
+  t.after(() => a.stop());
+  const b = await startTestRelay(nodeConfig('node-b', redis.url));
+  let bStopped = false;
+  t.after(() => (bStopped ? undefined : b.stop()));
+  const summary = await runCli(['queue', 'summary', '--cluster', redis.url]);
+  assert.equal(summary.code, 0, summary.stderr);
+  assert.match(summary.stdout, new RegExp(`== node node-a \\(${a.httpUrl}\\)`));
+  assert.match(summary.stdout, new RegExp(`== node node-b \\(${b.httpUrl}\\)`));
+  const top = await runCli(['top', '--once', '--json', '--cluster', redis.url, '--interval', '200ms', '--history', '1s']);
+  assert.equal(top.code, 0, top.stderr);
+  const watched = (JSON.parse(top.stdout) as { nodes: { url: string; status: string }[] }).nodes;
+  assert.deepEqual(watched.map((n) => n.url).sort(), [a.httpUrl, b.httpUrl].sort(), 'top watches both nodes');
+  assert.ok(watched.every((n) => n.status === 'up'), JSON.stringify(watched));
+  await b.stop();
+  bStopped = true;
+  const after = await runCli(['queue', 'summary', '--cluster', redis.url]);
+  assert.equal(after.code, 0, after.stderr);
+  assert.match(after.stderr, /node node-b .* is down/);
+  assert.doesNotMatch(after.stdout, /== node node-b/);
+  const bad = await runCli(['queue', 'summary', '--cluster', 'redis://127.0.0.1:1']);
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /--cluster: cannot reach the cluster's Redis at redis:\/\/127.0.0.1:1/);
 });

@@ -37,6 +37,17 @@ function address(body: Record<string, unknown>): string {
   return value;
 }
 
+/**
+ * An operator lifts a domain's suspension (and its site's pauses): what was held for it is due at
+ * once. `share`: on every node of a cluster (false when the cluster told this node).
+ */
+export async function resumeDomain(ctx: Pick<SendingContext, 'dispatcher' | 'spool' | 'scheduler'>, domain: string, share = true) {
+  const result = await ctx.dispatcher.resume(domain, share);
+  const due = await retryNow(ctx.spool, { domain });
+  ctx.scheduler.wakeAll();
+  return { resumed: domain, site: result.site, due };
+}
+
 /** Handles the route if it is one of these endpoints; returns false otherwise. */
 export async function handleSending(ctx: SendingContext, req: IncomingMessage, res: ServerResponse, route: string, url: URL): Promise<boolean> {
   const bounces = ctx.bounces;
@@ -91,10 +102,7 @@ export async function handleSending(ctx: SendingContext, req: IncomingMessage, r
     case 'POST /api/v1/destinations/resume': {
       ctx.access.requireChange(req);
       const domain = text(await readJson(req, 64 * 1024), 'domain').toLowerCase();
-      const result = await ctx.dispatcher.resume(domain);
-      const due = await retryNow(ctx.spool, { domain });
-      ctx.scheduler.wakeAll();
-      sendJson(res, 200, { resumed: domain, site: result.site, due });
+      sendJson(res, 200, await resumeDomain(ctx, domain));
       return true;
     }
     default:

@@ -72,6 +72,12 @@ return {grant, '0'}
 
 /** Tokens taken from Redis but not spent within this time lapse. */
 const TOKEN_LIFE_MS = 1_000;
+/**
+ * A closed connection's lease is given back this long after the close: the receiver counts the
+ * connection until it has processed the close itself, and a new connection from another node in
+ * that moment would be one too many for it.
+ */
+const RELEASE_GRACE_MS = 50;
 /** After a failed call, how long the node stays on its local share before asking Redis again. */
 const LOCAL_AFTER_FAILURE_MS = 1_000;
 
@@ -133,10 +139,12 @@ export class ClusterLimits {
   }
 
   private release(path: string, id: string): void {
-    const mine = this.held.get(path);
-    if (!mine?.delete(id)) return;
-    if (mine.size === 0) this.held.delete(path);
-    void this.link.command((c) => c.zRem(leaseKey(path), id)).catch(() => {}); // expires anyway
+    setTimeout(() => {
+      const mine = this.held.get(path);
+      if (!mine?.delete(id)) return;
+      if (mine.size === 0) this.held.delete(path);
+      void this.link.command((c) => c.zRem(leaseKey(path), id)).catch(() => {}); // expires anyway
+    }, RELEASE_GRACE_MS).unref();
   }
 
   /** Connections this node holds on `path` (leased or on its local share). */

@@ -110,7 +110,6 @@ export class Dispatcher {
         if (path) this.pauseFromCluster(path, pause);
       });
       cluster.on('suspend', (s) => void this.suspend(s.domain, s.until, s.reason, false));
-      cluster.on('resume', (domain) => void this.resume(domain, false));
     }
   }
 
