@@ -92,7 +92,7 @@ function read(root: Reader): RelayConfig {
   if ('bad' in cidrs) smtp.reportText('relayNetworks', `${JSON.stringify(cidrs.bad)} is not a CIDR network`);
   const proxy = smtp.stringList('proxy');
   const proxyCidrs = cidrList(proxy);
-  if ('bad' in proxyCidrs) throw new ConfigError(`${source}: smtp.proxy: ${JSON.stringify(proxyCidrs.bad)} is not a CIDR network`);
+  if ('bad' in proxyCidrs) smtp.reportText('proxy', `${JSON.stringify(proxyCidrs.bad)} is not a CIDR network`);
   const tls = smtp.child('tls');
   tls.only(['key', 'cert']);
   const tlsKey = tls.optionalString('key');
@@ -192,15 +192,15 @@ function readCluster(root: Reader, laneNames: string[]): ClusterConfig | undefin
   const cluster = root.child('cluster');
   cluster.only(['redis', 'node', 'lanes', 'advertise', 'leaseTtl', 'heartbeat']);
   const redis = cluster.string('redis');
-  if (!/^rediss?:\/\/[^\s]+$/.test(redis)) cluster.fail('redis', 'a redis:// or rediss:// URL');
+  if (!/^rediss?:\/\/[^\s]+$/.test(redis)) cluster.report('redis', 'a redis:// or rediss:// URL');
   const node = cluster.doc.node === undefined ? hostname() : cluster.string('node');
-  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(node)) cluster.fail('node', 'a node name of letters, digits, dot, - and _');
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/.test(node)) cluster.report('node', 'a node name of letters, digits, dot, - and _');
   const lanes = cluster.doc.lanes === undefined ? laneNames : cluster.stringList('lanes');
   lanes.forEach((lane, i) => {
-    if (!laneNames.includes(lane)) cluster.fail(`lanes[${i}]`, `one of the lanes (${laneNames.join(', ')})`);
+    if (!laneNames.includes(lane)) cluster.reportText(`lanes[${i}]`, `expected one of the lanes (${laneNames.join(', ')}), got ${JSON.stringify(lane)}`);
   });
   const advertise = cluster.optionalString('advertise');
-  if (advertise !== undefined && !/^https?:\/\/[^\s/]+/.test(advertise)) cluster.fail('advertise', 'the http:// URL where other nodes and tools reach this node\'s API');
+  if (advertise !== undefined && !/^https?:\/\/[^\s/]+/.test(advertise)) cluster.report('advertise', 'the http:// URL where other nodes and tools reach this node\'s API');
   return {
     redis, node, lanes, advertise,
     leaseTtl: cluster.doc.leaseTtl === undefined ? 30_000 : cluster.duration('leaseTtl'),

@@ -113,6 +113,24 @@ shaping:
   matchEach(lines);
 });
 
+test('cluster: a node of a cluster reads redis, node, lanes and the lease settings; mistakes are named by key', () => {
+  const ok = loadRelayConfig(configFile(`
+smtp: { proxy: ["10.0.0.0/24"] }
+cluster: { redis: "redis://10.0.0.5:6379", node: relay-2, lanes: [transactional], leaseTtl: 20s }
+`));
+  assert.deepEqual(ok.smtp.proxy, ['10.0.0.0/24']);
+  assert.deepEqual({ ...ok.cluster, advertise: undefined }, { redis: 'redis://10.0.0.5:6379', node: 'relay-2', lanes: ['transactional'], leaseTtl: 20_000, heartbeat: 2_000, advertise: undefined });
+  assert.equal(loadRelayConfig(configFile('smtp: { hostname: a.test }\n')).cluster, undefined, 'no cluster: a single node');
+  assert.throws(() => loadRelayConfig(configFile(`
+smtp: { proxy: ["haproxy"] }
+cluster: { redis: "10.0.0.5:6379", node: "bad name", lanes: [urgent], leaseTtl: soon }
+`)), (err: Error) => {
+    const problems = (err as ConfigError).problems.join('\n');
+    for (const key of ['smtp.proxy', 'cluster.redis', 'cluster.node', 'cluster.lanes[0]', 'cluster.leaseTtl']) assert.match(problems, new RegExp(`relay\\.yaml: ${key.replace(/[.[\]]/g, '\\$&')}: `), problems);
+    return true;
+  });
+});
+
 test('mailops --help lists the commands; an unknown flag is a usage error (exit 2)', async () => {
   const help = await runCli(['--help']);
   assert.equal(help.code, 0);

@@ -63,6 +63,9 @@ test('a relayNetworks client gets every message accepted while a flood holds eve
   assert.equal(metric(text, 'mailops_smtp_refused_total{reason="reserved"}'), 25);
   assert.equal(metric(text, 'mailops_smtp_sessions{class="other"}'), 50);
   assert.equal(relay.events().filter((e) => e.event === 'smtp-refused' && e.reason === 'reserved').length, 25);
+  // every slot is given back as the flood goes away
+  strangers.forEach((s) => s.client.close());
+  await until('the slots to be free', () => relay.metrics.connections.open.other === 0 && relay.metrics.connections.open.privileged === 0);
 });
 
 test('one byte every 200 ms is cut by the command-line deadline; slow message data by the minimum rate', async (t) => {

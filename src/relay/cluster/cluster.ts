@@ -11,7 +11,8 @@
 // Providers count per sending address, so what is shared is keyed by egress path with its address:
 // nodes that send from the same address (a shared egress IP, or 127.0.0.x in the lab) share its
 // limits and pauses; a path on the system's default address stays this node's own (each node has
-// its own default address).
+// its own default address): its limits are kept here without asking Redis, and its pauses are
+// not told to the others.
 //
 // Each change is stored, then published on the cluster's channel; the other nodes apply it
 // through the listeners the dispatcher and the bounce handler register here (they own what they
@@ -20,8 +21,8 @@
 import { EventEmitter } from 'node:events';
 import type { ClusterConfig } from '../../config/types.ts';
 import type { EventLog } from '../log.ts';
-import { ClusterLimits, type Lease } from './limits.ts';
-import type { RateLimiter } from '../shape/rate.ts';
+import { ClusterLimits, OWN_LIMIT, type Lease } from './limits.ts';
+import { SiteRate, type RateLimiter } from '../shape/rate.ts';
 import { PREFIX, RedisLink, type RedisClient } from './link.ts';
 import { NodeRegistry } from './registry.ts';
 import { UNTIL_RESUMED } from '../shape/path-shaping.ts';
@@ -89,24 +90,23 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     await this.link.close();
   }
 
-  /** The cluster's name for one of this node's egress paths (see the header). */
-  private key(path: string): string {
-    return path.startsWith('default>') ? `${this.config.node}/${path}` : path;
+  /** Whether a path is shared with other nodes: it sends from a configured address (see the header). */
+  private shared(path: string): boolean {
+    return !path.startsWith('default>');
   }
 
   /** A lease for one more connection on the path, under its cluster-wide `limit` (undefined: at the limit). */
-  lease(path: string, limit: number): Promise<Lease | undefined> {
-    return this.limits.acquire(this.key(path), limit);
+  async lease(path: string, limit: number): Promise<Lease | undefined> {
+    return this.shared(path) ? this.limits.acquire(path, limit) : OWN_LIMIT;
   }
 
-  /** The path's message rate, shared by the cluster. */
+  /** The path's message rate: the cluster's for a shared path, this node's own otherwise. */
   rate(path: string, perSecond: number, perHour: number): RateLimiter {
-    return this.limits.rate(this.key(path), perSecond, perHour);
+    return this.shared(path) ? this.limits.rate(path, perSecond, perHour) : new SiteRate(perSecond, perHour);
   }
 
   /** A pause that the cluster told of for this path and that is still in force. */
   pauseFor(path: string, now = Date.now()): PathPause | undefined {
-    path = this.key(path);
     const p = this.pauses.get(path);
     if (p && p.until <= now) this.pauses.delete(path);
     return p && p.until > now ? p : undefined;
@@ -114,7 +114,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
 
   /** This node paused a path because of a reply: every node pauses it. */
   sharePause(pause: PathPause): void {
-    pause = { ...pause, path: this.key(pause.path) };
+    if (!this.shared(pause.path)) return;
     this.pauses.set(pause.path, pause);
     this.share(async (c) => {
       const ttl = pause.until - Date.now();
@@ -129,7 +129,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
 
   /** An operator lifted a domain's suspension and the pauses of its site's paths. */
   shareResume(domain: string, paths: string[]): void {
-    paths = paths.map((path) => this.key(path));
+    paths = paths.filter((path) => this.shared(path));
     for (const path of paths) this.pauses.delete(path);
     this.share(async (c) => {
       await c.hDel(SUSPENDED, domain);

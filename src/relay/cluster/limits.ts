@@ -83,6 +83,9 @@ const LOCAL_AFTER_FAILURE_MS = 1_000;
 
 export interface Lease { release(): void }
 
+/** What a connection holds on a path whose limit is this node's alone (deliver/egress-path.ts keeps it). */
+export const OWN_LIMIT: Lease = { release() {} };
+
 const leaseKey = (path: string) => `${PREFIX}conn:${path}`;
 
 export class ClusterLimits {

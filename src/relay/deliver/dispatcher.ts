@@ -27,7 +27,7 @@ import type { Job, OutcomeSink } from './job.ts';
 import { MxResolver, type HopAnswer } from './mx.ts';
 import type { Suspensions } from './suspensions.ts';
 import type { Cluster, PathPause } from '../cluster/cluster.ts';
-import type { Lease } from '../cluster/limits.ts';
+import { OWN_LIMIT, type Lease } from '../cluster/limits.ts';
 
 /** How far ahead jobs held until further notice are deferred (they come back and are held again). */
 const SUSPENDED_RECHECK_MS = 3_600_000;
@@ -43,9 +43,6 @@ const MAX_NOT_NOW = 20;
 
 /** The cluster is at a path's connection limit: no new connection to that group before this. */
 const LEASE_REFUSED_HOLD_MS = 250;
-
-/** What a connection holds when there is no cluster: nothing to give back. */
-const OWN_LIMIT: Lease = { release() {} };
 
 function holdUntil(until: number, now: number): number {
   return until >= UNTIL_RESUMED ? now + SUSPENDED_RECHECK_MS : until;
