@@ -14,9 +14,10 @@
 // Usage: node_modules/.bin/node bench/kill-duplicates.ts [CYCLES] [RATE] [CONNECTIONS] [SEED]
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { connect, createServer, type Socket } from 'node:net';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { SeqSender, startSeqReceiver, tally } from './lib/seq-mail.ts';
 
 const CYCLES = Number(process.argv[2] ?? 20);
 const RATE = Number(process.argv[3] ?? 2000);
@@ -41,49 +42,8 @@ const freePort = () => new Promise<number>((resolve) => {
 });
 
 // --- the receiver: accepts everything, counts arrivals per sequence number ---------------------
-const MAX_SEQ = 1 << 22;
-const arrivals = new Uint16Array(MAX_SEQ);
-let arrived = 0;
-const receiver = createServer((socket) => {
-  socket.setNoDelay(true);
-  let buffer = '';
-  let inData = false;
-  socket.setEncoding('latin1');
-  socket.write('220 bench-receiver ESMTP\r\n');
-  socket.on('data', (chunk: string) => {
-    buffer += chunk;
-    let out = '';
-    for (;;) {
-      if (inData) {
-        const end = buffer.indexOf('\r\n.\r\n');
-        if (end < 0) break;
-        const seq = /X-Seq: (\d+)/.exec(buffer.slice(0, Math.min(end, 1000)))?.[1];
-        if (seq !== undefined) arrivals[Number(seq)]++;
-        arrived++;
-        buffer = buffer.slice(end + 5);
-        inData = false;
-        out += '250 2.0.0 Ok: queued\r\n';
-        continue;
-      }
-      const eol = buffer.indexOf('\r\n');
-      if (eol < 0) break;
-      const verb = buffer.slice(0, 4).toUpperCase();
-      buffer = buffer.slice(eol + 2);
-      if (verb === 'EHLO') out += '250-bench-receiver\r\n250-PIPELINING\r\n250 8BITMIME\r\n';
-      else if (verb === 'DATA') {
-        out += '354 End data with <CR><LF>.<CR><LF>\r\n';
-        inData = true;
-      } else if (verb === 'QUIT') {
-        socket.end(out + '221 2.0.0 Bye\r\n');
-        return;
-      } else out += '250 2.0.0 Ok\r\n';
-    }
-    if (out) socket.write(out);
-  });
-  socket.on('error', () => {});
-});
-await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
-const receiverPort = (receiver.address() as { port: number }).port;
+const receiver = await startSeqReceiver();
+const receiverPort = receiver.port;
 
 // --- the relay --------------------------------------------------------------------------------
 const [smtpPort, httpPort] = [await freePort(), await freePort()];
@@ -129,137 +89,39 @@ function kill(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
 }
 
 // --- the clients --------------------------------------------------------------------------------
-const acknowledged = new Uint8Array(MAX_SEQ);
-let acked = 0;
-let nextSeq = 0;
-let stopping = false;
-const filler = `${'x'.repeat(76)}\r\n`.repeat(26);
-
-/** Replies off one socket, one multi-line reply at a time. */
-class Replies {
-  private buffer = '';
-  private waiting?: (reply: string | undefined) => void;
-  private closed = false;
-  constructor(socket: Socket) {
-    socket.setEncoding('latin1');
-    socket.on('data', (chunk: string) => {
-      this.buffer += chunk;
-      this.deliver();
-    });
-    const end = () => {
-      this.closed = true;
-      this.deliver();
-    };
-    socket.on('close', end);
-    socket.on('error', end);
-  }
-  private take(): string | undefined {
-    let from = 0;
-    for (;;) {
-      const eol = this.buffer.indexOf('\r\n', from);
-      if (eol < 0) return undefined;
-      if (this.buffer[from + 3] !== '-') {
-        const reply = this.buffer.slice(0, eol);
-        this.buffer = this.buffer.slice(eol + 2);
-        return reply;
-      }
-      from = eol + 2;
-    }
-  }
-  private deliver(): void {
-    if (!this.waiting) return;
-    const reply = this.take();
-    if (reply === undefined && !this.closed) return;
-    const resolve = this.waiting;
-    this.waiting = undefined;
-    resolve(reply);
-  }
-  next(): Promise<string | undefined> {
-    return new Promise((resolve) => {
-      this.waiting = resolve;
-      this.deliver();
-    });
-  }
-}
-
-async function session(pace: { nextAt: number }): Promise<void> {
-  const socket = connect(smtpPort, '127.0.0.1');
-  socket.setNoDelay(true);
-  const replies = new Replies(socket);
-  try {
-    if (!(await replies.next())?.startsWith('220')) return;
-    socket.write('EHLO bench-client\r\n');
-    if (!(await replies.next())?.startsWith('250')) return;
-    const interval = (1000 * CONNECTIONS) / RATE;
-    while (!stopping) {
-      const now = performance.now();
-      if (pace.nextAt > now) await sleep(pace.nextAt - now);
-      pace.nextAt = Math.max(pace.nextAt + interval, performance.now() - interval); // no burst after an outage
-      const seq = nextSeq++;
-      socket.write(`MAIL FROM:<news@sender.test>\r\nRCPT TO:<member${seq}@dest.test>\r\nDATA\r\n`);
-      const [mail, rcpt, data] = [await replies.next(), await replies.next(), await replies.next()];
-      if (!mail?.startsWith('250') || !rcpt?.startsWith('250') || !data?.startsWith('354')) return;
-      socket.write(`From: news@sender.test\r\nTo: member${seq}@dest.test\r\nSubject: kill test ${seq}\r\nX-Seq: ${seq}\r\n\r\n${filler}.\r\n`);
-      if (!(await replies.next())?.startsWith('250')) return;
-      acknowledged[seq] = 1;
-      acked++;
-    }
-    socket.write('QUIT\r\n');
-  } finally {
-    socket.destroy();
-  }
-}
-
-async function client(k: number): Promise<void> {
-  const pace = { nextAt: performance.now() + (k * 1000) / RATE };
-  while (!stopping) {
-    await session(pace);
-    if (!stopping) await sleep(20); // the relay is away: try again shortly
-  }
-}
+const sender = new SeqSender({ port: smtpPort, connections: CONNECTIONS, rate: RATE, to: (seq) => `member${seq}@dest.test` });
 
 // --- the run -----------------------------------------------------------------------------------
 const started = Date.now();
 relay = await startRelay();
-const clients = Array.from({ length: CONNECTIONS }, (_, k) => client(k));
+sender.start();
 let serving = 0;
 let deliveredServing = 0; // arrivals while a relay that was killed afterwards served
 for (let cycle = 1; cycle <= CYCLES; cycle++) {
   const ms = 1500 + random() * 2000;
-  const arrivedBefore = arrived;
+  const arrivedBefore = receiver.arrived;
   await sleep(ms);
   serving += ms;
   await kill(relay, 'SIGKILL');
-  deliveredServing += arrived - arrivedBefore;
-  process.stdout.write(`kill ${cycle}/${CYCLES}: acknowledged ${acked}, arrived ${arrived}\n`);
+  deliveredServing += receiver.arrived - arrivedBefore;
+  process.stdout.write(`kill ${cycle}/${CYCLES}: acknowledged ${sender.acked}, arrived ${receiver.arrived}\n`);
   relay = await startRelay();
 }
 await sleep(2000);
-stopping = true;
-await Promise.all(clients);
+await sender.stop();
 const offeredFor = (Date.now() - started) / 1000;
 // drain: the spool empty and nothing more arriving for a second
 for (let last = -1, deadline = Date.now() + 180_000; ; ) {
   await sleep(1000);
   const total = JSON.parse(await api('/api/v1/queue')).total;
-  if (total === 0 && arrived === last) break;
+  if (total === 0 && receiver.arrived === last) break;
   if (Date.now() > deadline) throw new Error(`not drained after 180 s: ${total} messages queued`);
-  last = arrived;
+  last = receiver.arrived;
 }
 await kill(relay, 'SIGTERM');
 receiver.close();
 
-let delivered = 0;
-let lost = 0;
-let duplicates = 0;
-let unacknowledgedDelivered = 0;
-for (let seq = 0; seq < nextSeq; seq++) {
-  const n = arrivals[seq];
-  if (n > 0) delivered++;
-  if (n > 1) duplicates += n - 1;
-  if (acknowledged[seq] && n === 0) lost++;
-  if (!acknowledged[seq] && n > 0) unacknowledgedDelivered++;
-}
+const { acknowledged: acked, delivered, lost, duplicates, unacknowledgedDelivered } = tally(sender, receiver);
 const pct = (n: number) => `${((100 * n) / Math.max(1, acked)).toFixed(3)} %`;
 console.log(`kill -9 x ${CYCLES}, offered ${RATE} msgs/s over ${CONNECTIONS} connections for ${offeredFor.toFixed(0)} s ` +
   `(relay serving ${(serving / 1000).toFixed(0)} s between kills; seed ${process.argv[5] ?? 1})`);

@@ -87,7 +87,8 @@ test('HAProxy in front of lane pools: PROXY, kill -9 failover, a node started on
   const dir = mkdtempSync(join(tmpdir(), 'mailops-front-door-'));
   const redis = await startRedis();
   t.after(() => redis.stop());
-  let receiver: Receiver = await startReceiver();
+  // refuses one mailbox for good: the bulk node writes a DSN, in a lane it does not take mail for
+  let receiver: Receiver = await startReceiver({ rcpt: (address) => (address.startsWith('u-gone') ? [550, '5.1.1 No such user'] : undefined) });
   const receiverPort = receiver.port;
   const arrivedSeqs = new Set<string>();
   const receivers: Receiver[] = [receiver];
@@ -115,6 +116,7 @@ test('HAProxy in front of lane pools: PROXY, kill -9 failover, a node started on
   // 1. Mail flows; the nodes see the client, not HAProxy.
   for (let i = 0; i < 6; i++) await send(haproxy.transactionalPort, `flow-${i}`);
   await send(haproxy.bulkPort, 'flow-bulk', { lane: 'bulk' });
+  await send(haproxy.bulkPort, 'gone', { lane: 'bulk' });
   const injected = await fetch(`http://127.0.0.1:${haproxy.apiPort}/api/v1/messages`, {
     method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
     body: JSON.stringify({ from: 'app@sender.test', to: ['u-flow-api@dest.test'], lane: 'transactional', raw: 'From: app@sender.test\r\nX-Seq: flow-api\r\nSubject: api\r\n\r\nhello\r\n' }),
@@ -123,6 +125,9 @@ test('HAProxy in front of lane pools: PROXY, kill -9 failover, a node started on
   const flowed = await receiver.waitFor(8);
   const by = (seq: string) => /^\tby (\S+) \(mailops\)/m.exec(flowed.find((m) => seqOf(m.text) === seq)!.text)?.[1];
   assert.equal(by('flow-bulk'), 'bulk1.test', 'bulk mail went to the bulk pool');
+  const dsn = await until('the DSN for u-gone', () => receiver.delivered.find((m) => m.from === '' && m.to[0] === 'app@sender.test'));
+  assert.match(dsn.text, /u-gone@dest\.test/);
+  assert.match(dsn.text, /^\tby bulk1\.test \(mailops\)/m, 'the bulk node keeps the DSN it wrote, though it serves only bulk');
   assert.deepEqual(new Set([0, 1, 2, 3, 4, 5].map((i) => by(`flow-${i}`))), new Set(['tx1.test', 'tx2.test']), 'both transactional nodes took sessions');
   for (const m of flowed.filter((m) => seqOf(m.text)!.startsWith('flow-') && seqOf(m.text) !== 'flow-api')) {
     assert.match(m.text, /^Received: from \S+ \(\[127\.0\.0\.44\]\)/m, 'the Received field names the client behind HAProxy');

@@ -68,11 +68,15 @@ export class ProxyProtocolGate {
     refuseProxyLinesInSessions();
   }
 
-  /** Takes `server`'s accepted sockets before smtp-server does (only when smtp.proxy lists networks). */
+  /**
+   * Takes `server`'s accepted sockets before smtp-server does (only when smtp.proxy lists
+   * networks). Call it on a new smtp-server: its own 'connection' listener is the one removed.
+   */
   guard(server: SMTPServer): void {
     server.on(PROXY_LINE_REFUSED, (peer: string) => this.log.emit('smtp-proxy-refused', { peer, reason: 'PROXY header from an address not in smtp.proxy' }));
     if (!this.enabled) return;
-    server.server.removeAllListeners('connection');
+    const [smtpServersOwn] = server.server.listeners('connection');
+    if (smtpServersOwn) server.server.off('connection', smtpServersOwn as (socket: Socket) => void);
     server.server.on('connection', (socket: Socket) => {
       const peer = plainAddress(socket.remoteAddress ?? '');
       if (inList(this.networks, peer)) this.readHeader(socket, peer, server);
