@@ -1,5 +1,6 @@
 // `mailops load newsletter`: replays a newsletter scenario against a relay (or a sink) and reports
-// like k6; `mailops report compare A B`: the deltas between two runs.
+// like k6; `mailops load inbound`: plays the clients an MX meets (load/inbound/); `mailops report
+// compare A B`: the deltas between two runs.
 import type { Command } from 'commander';
 import { ConfigError } from '../config/errors.ts';
 import { collect, examples, positiveInt } from './usage.ts';
@@ -18,7 +19,7 @@ function seedOption(value: string): number {
 }
 
 export function registerLoad(program: Command): void {
-  const load = program.command('load').description('generate load against a relay: newsletter scenarios with k6-like reports');
+  const load = program.command('load').description('generate load against a relay: newsletter scenarios with k6-like reports, inbound MX scenarios');
   load
     .command('newsletter')
     .description('replay a newsletter scenario (bulk + transactional + member mail) against an SMTP or HTTP target')
@@ -47,6 +48,31 @@ export function registerLoad(program: Command): void {
     .action(async (options) => {
       const { loadNewsletter } = await import('../load/cli-run.ts');
       process.exitCode = await loadNewsletter(options);
+    });
+
+  load
+    .command('inbound')
+    .description('play an inbound scenario against an MX: well-behaved MTAs, pregreeting and non-retrying bots, listed IPs, DMARC forgeries, EICAR attachments')
+    .option('--scenario <name|file>', 'shipped scenario name (scenarios/NAME.yaml, type: inbound) or a YAML file', 'inbound-smoke')
+    .option('--target <url>', 'smtp://HOST:PORT of the relay\'s inbound listener (inbound.listen)')
+    .option('--dns <host:port>', 'where this run serves the senders\' DNS (SPF, DKIM, DMARC, PTR, the DNSBL zone): the relay\'s resolver must ask there', '127.0.0.1:5354')
+    .option('--messages <n>', 'messages (overrides the scenario)', positiveInt('--messages'))
+    .option('--rate <n>', 'new messages per second (overrides the scenario)', (v: string) => {
+      const n = Number(v);
+      if (!Number.isFinite(n) || n <= 0) throw new ConfigError(`--rate: expected messages per second > 0, got ${JSON.stringify(v)}`);
+      return n;
+    })
+    .option('--report <dir>', 'parent directory of the report directory', 'reports')
+    .option('--no-report', 'do not write report files')
+    .option('--seed <n>', 'random seed: same seed, same classes, addresses and names', seedOption, 1)
+    .option('--json', 'print nothing but JSON lines: progress events and the final report')
+    .addHelpText('after', `\nThe clients bind addresses of 127.0.0.0/8 (Linux routes all of it to loopback), so the MX sees many clients.\nExit status: 0 no legitimate message lost, 1 one was (or the run could not start), 2 usage error.\n${examples([
+      'mailops load inbound --target smtp://127.0.0.1:2500 --dns 127.0.0.1:5354',
+      'mailops load inbound --scenario ./my-inbound.yaml --target smtp://127.0.0.1:25 --messages 1000 --rate 50 --json',
+    ])}`)
+    .action(async (options) => {
+      const { loadInbound } = await import('../load/inbound/cli-run.ts');
+      process.exitCode = await loadInbound(options);
     });
 
   const report = program.command('report').description('work with load reports');

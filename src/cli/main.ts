@@ -12,6 +12,7 @@ import { registerAudit } from './audit.ts';
 import { registerDkim } from './dkim.ts';
 import { registerSuppress } from './suppress.ts';
 import { registerTop } from './top.ts';
+import { registerLogs } from './logs.ts';
 
 const program = new Command('mailops')
   .description('Priority-aware SMTP relay, newsletter load generator, DKIM/DNS/CSA audit and live dashboards for high-volume mail.')
@@ -27,6 +28,7 @@ registerAudit(program);
 registerDkim(program);
 registerSuppress(program);
 registerTop(program);
+registerLogs(program);
 
 // A reader that stops early (`mailops queue summary | head`) closes the pipe: whatever the
 // command, it has nobody left to tell anything, so it ends quietly rather than with a stack trace.

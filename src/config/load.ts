@@ -8,9 +8,11 @@ import { defaultConfigDocument } from './defaults.ts';
 import { ConfigError } from './errors.ts';
 import { ConfigProblems, isDoc, merge, Reader } from './reader.ts';
 import { readBounces, readDkim, readEgress, readShaping } from './sending.ts';
+import { readLog, readTenants } from './logs.ts';
 import type { AuthFailuresConfig, ClassifyRule, ClusterConfig, LaneConfig, RelayConfig } from './types.ts';
 import { hostname } from 'node:os';
 import { cidrList } from '../util/network.ts';
+import { readInbound, withInboundLane } from './inbound.ts';
 
 export interface ConfigOverrides {
   smtp?: string;
@@ -77,7 +79,7 @@ function validate(doc: Record<string, unknown>, source: string): RelayConfig {
 
 function read(root: Reader): RelayConfig {
   const source = root.source;
-  root.only(['smtp', 'http', 'spool', 'lanes', 'classify', 'routes', 'delivery', 'log', 'dkim', 'bounces', 'shaping', 'cluster']);
+  root.only(['smtp', 'http', 'spool', 'lanes', 'classify', 'routes', 'delivery', 'log', 'tenants', 'dkim', 'bounces', 'shaping', 'cluster', 'inbound']);
 
   const smtp = root.child('smtp');
   smtp.only(['listen', 'hostname', 'maxMessageSize', 'relayNetworks', 'tls', 'auth', 'authFailures', 'maxRecipients', 'maxConnections',
@@ -110,7 +112,8 @@ function read(root: Reader): RelayConfig {
   const spool = root.child('spool');
   spool.only(['dir', 'commitInterval', 'commitBatch']);
 
-  const lanes = readLanes(root.child('lanes'));
+  // with inbound configured, an inbound lane when the file names none (config/inbound.ts)
+  const lanes = readLanes(root.readerFor(withInboundLane(root.doc) ?? {}, root.key('lanes')));
   const laneNames = lanes.map((lane) => lane.name);
   const laneName = (reader: Reader, key: string): string => {
     const name = reader.string(key);
@@ -141,9 +144,7 @@ function read(root: Reader): RelayConfig {
   const delivery = root.child('delivery');
   delivery.only(['smarthost', 'port', 'maxConnectionsPerDestination', 'messagesPerConnection', 'connectTimeout',
     'commandTimeout', 'idleTimeout', 'unreachableBackoff', 'dnsServers']);
-
-  const log = root.child('log');
-  log.only(['file']);
+  const inbound = readInbound(root, laneNames);
 
   return {
     smtp: {
@@ -166,7 +167,8 @@ function read(root: Reader): RelayConfig {
     spool: { dir: spool.string('dir'), commitInterval: spool.duration('commitInterval'), commitBatch: spool.int('commitBatch', 1, 100_000) },
     lanes,
     classify: { header: classify.string('header'), default: laneName(classify, 'default'), rules },
-    routes,
+    // the mailbox servers of the inbound domains, after the file's own routes
+    routes: [...routes, ...(inbound?.deliver ?? []).map((d) => ({ domain: d.domain, smarthost: d.to }))],
     delivery: {
       smarthost: delivery.optionalHostPort('smarthost', 25),
       port: delivery.int('port', 1, 65535),
@@ -178,11 +180,13 @@ function read(root: Reader): RelayConfig {
       unreachableBackoff: delivery.duration('unreachableBackoff'),
       dnsServers: delivery.stringList('dnsServers'),
     },
-    log: { file: log.optionalString('file') },
+    log: readLog(root),
+    tenants: readTenants(root, http.optionalString('token')),
     dkim: readDkim(root),
     bounces: readBounces(root, laneNames),
     shaping: readShaping(root, delivery.duration('idleTimeout')),
     cluster: readCluster(root, laneNames),
+    inbound,
   };
 }
 

@@ -2,6 +2,8 @@
 // milliseconds and every size in bytes here; the YAML accepts human units (see config/load.ts).
 import type { HostPort } from '../util/units.ts';
 import type { BouncesConfig, DkimKeyConfig, LaneEgress, ShapingConfig } from './sending-types.ts';
+import type { InboundConfig } from './inbound.ts';
+import type { LogConfig, TenantConfig } from './logs.ts';
 
 export interface RetrySchedule { initial: number; max: number; factor: number }
 
@@ -89,12 +91,17 @@ export interface RelayConfig {
     unreachableBackoff: number;
     dnsServers: string[];
   };
-  log: { file?: string };
+  /** The event log and the delivery-log stores (config/logs.ts). */
+  log: LogConfig;
+  /** Who sent a message, for the delivery logs' tenant views (config/logs.ts); empty: no tenants. */
+  tenants: TenantConfig[];
   dkim: DkimKeyConfig[];
   bounces: BouncesConfig;
   shaping: ShapingConfig;
   /** Absent for a single node. */
   cluster?: ClusterConfig;
+  /** The MX listener for local domains (relay/inbound/); absent: none. */
+  inbound?: InboundConfig;
 }
 
 /** One node of a cluster: limits, pauses, suspensions, the suppression list and the node registry shared in Redis. */

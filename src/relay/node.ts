@@ -27,13 +27,21 @@ import { SignerPool } from './sign/pool.ts';
 import { Spool } from './spool/spool.ts';
 import { Cluster } from './cluster/cluster.ts';
 import { Drain, type DrainStatus } from './drain.ts';
+import { DeliveryLog } from '../logs/delivery-log.ts';
+import { Tenants } from '../logs/tenants.ts';
+import { startInbound, type InboundListener } from './inbound/listener.ts';
+import type { ContentScanner } from './inbound/scan.ts';
 
 export interface RelayNode {
   config: RelayConfig;
   spool: Spool;
   log: EventLog;
   metrics: Metrics;
+  /** The delivery logs' store and live records (src/logs/). */
+  logs: DeliveryLog;
   smtpAddresses: HostPort[];
+  /** The inbound MX listener (inbound.listen), when configured. */
+  inbound?: InboundListener;
   httpAddress: HostPort;
   stop(): Promise<void>;
   /** Stop taking mail, deliver until the spool is empty or `timeoutMs` has passed, then stop. */
@@ -46,19 +54,28 @@ export interface RelayNode {
 const RECLAIM_EVERY_MS = 10_000;
 const RECLAIM_PAGES = 2048;
 
-export async function startRelay(config: RelayConfig, options: { log?: EventLog } = {}): Promise<RelayNode> {
+export interface RelayOptions {
+  log?: EventLog;
+  /** For tests: the inbound MX's content scanners instead of inbound.scan's, and its clock. */
+  inbound?: { scanners?: ContentScanner[]; now?: () => number };
+}
+
+export async function startRelay(config: RelayConfig, options: RelayOptions = {}): Promise<RelayNode> {
   const keys = new KeyTable(config.dkim); // a bad DKIM key stops the start before anything is opened
   const log = options.log ?? new EventLog(config.log.file);
   const lanes = config.lanes.map((l) => l.name);
   const spool = new Spool(config.spool.dir, { commitBatch: config.spool.commitBatch, commitInterval: config.spool.commitInterval, lanes });
   const metrics = new Metrics(lanes);
+  // every record event from here on goes to the delivery log's store (off this thread)
+  const logs = new DeliveryLog(log, config);
+  const tenants = new Tenants(config.tenants);
   // in a cluster: the shared lists and pauses are read before the first delivery
   const cluster = config.cluster ? new Cluster(config.cluster, log) : undefined;
   await cluster?.connect();
   const signals = new LaneSignals();
   // a committed message wakes its lane at once rather than at the lane's next timer
   const preparer = { hostname: config.smtp.hostname, keys, pool: keys.size ? new SignerPool(config.dkim) : undefined };
-  const intake: Intake = { config, spool, log, metrics, committed: (lane) => signals.committed(lane), preparer };
+  const intake: Intake = { config, spool, log, metrics, committed: (lane) => signals.committed(lane), preparer, tenants };
   const bounces = new Bounces(config.bounces, config.smtp.hostname, spool, log, intake, cluster);
   const outcomes = new Outcomes({ spool, metrics, log, bounces, signals });
   const shaper = new Shaper(config, log, cluster ? (path, perSecond, perHour) => cluster.rate(path, perSecond, perHour) : undefined);
@@ -70,12 +87,13 @@ export async function startRelay(config: RelayConfig, options: { log?: EventLog 
   const pacer = new IntakePacer(lanes[lanes.length - 1], metrics.loopDelay);
   const authGuard = new AuthGuard(config.smtp.authFailures, metrics.auth, log);
   const smtp = await startSmtp(intake, tls, pacer, authGuard);
+  const inbound = config.inbound ? await startInbound({ config, intake, log, tls, cluster, ...options.inbound }) : undefined;
   let smtpClosed: Promise<void> | undefined;
-  const closeSmtp = () => (smtpClosed ??= smtp.close(10_000));
+  const closeSmtp = () => (smtpClosed ??= Promise.all([smtp.close(10_000), inbound?.close(10_000)]).then(() => {}));
   const drain = new Drain({ spool, log, closeIntake: closeSmtp, stop: () => node.stop() });
   const adminToken = newAdminToken();
-  const access = new ApiAccess({ httpToken: config.http.token, adminToken, adminFile: adminTokenPath(config.spool.dir) });
-  const api = await startApi({ ...intake, scheduler, dispatcher, bounces, access, drain, cluster, startedAt: Date.now() }, config.http.listen);
+  const access = new ApiAccess({ httpToken: config.http.token, adminToken, adminFile: adminTokenPath(config.spool.dir), tenants });
+  const api = await startApi({ ...intake, scheduler, dispatcher, bounces, access, drain, cluster, logs, inbound, startedAt: Date.now() }, config.http.listen);
   cluster?.join({ api: config.cluster?.advertise ?? `http://${formatHostPort(api.address)}`, smtp: smtp.addresses.map(formatHostPort) });
   writeLocalAdmin(config.spool.dir, { node: localNodeUrl(api.address), token: adminToken });
   const reclaim = setInterval(() => spool.reclaim(RECLAIM_PAGES), RECLAIM_EVERY_MS);
@@ -89,7 +107,7 @@ export async function startRelay(config: RelayConfig, options: { log?: EventLog 
   let markFinished!: () => void;
   const finished = new Promise<void>((resolve) => (markFinished = resolve));
   const node: RelayNode = {
-    config, spool, log, metrics, smtpAddresses: smtp.addresses, httpAddress: api.address, finished,
+    config, spool, log, metrics, logs, smtpAddresses: smtp.addresses, inbound, httpAddress: api.address, finished,
     drain: (timeoutMs) => drain.start(timeoutMs),
     stop() {
       stopped ??= (async () => {
@@ -106,6 +124,7 @@ export async function startRelay(config: RelayConfig, options: { log?: EventLog 
         clearInterval(reclaim);
         await spool.close();
         log.emit('stopped', { queued: spool.messages });
+        await logs.close();
         await log.close();
         markFinished();
       })();

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadRelayConfig, type ConfigOverrides } from '../../src/config/load.ts';
 import { EventLog } from '../../src/relay/log.ts';
-import { startRelay, type RelayNode } from '../../src/relay/node.ts';
+import { startRelay, type RelayNode, type RelayOptions } from '../../src/relay/node.ts';
 
 /** Config for tests that wait for retries: short schedules everywhere. */
 export const FAST_RETRY = `lanes:
@@ -35,14 +35,15 @@ export interface TestRelay extends RelayNode {
   events(): Record<string, unknown>[];
 }
 
-export async function startTestRelay(yaml = '', overrides: ConfigOverrides = {}, dir = mkdtempSync(join(tmpdir(), 'mailops-relay-'))): Promise<TestRelay> {
+/** `options`: what a test hands the node besides its config (the inbound MX's scanners and clock). */
+export async function startTestRelay(yaml = '', overrides: ConfigOverrides = {}, dir = mkdtempSync(join(tmpdir(), 'mailops-relay-')), options: Omit<RelayOptions, 'log'> = {}): Promise<TestRelay> {
   const file = join(dir, 'relay.yaml');
   writeFileSync(file, yaml);
   const config = loadRelayConfig(file, { smtp: '127.0.0.1:0', http: '127.0.0.1:0', spool: join(dir, 'spool'), ...overrides });
   const log = new EventLog(join(dir, 'events.log'));
   const seen: Record<string, unknown>[] = [];
   log.subscribe((event) => seen.push(event));
-  const node = await startRelay(config, { log });
+  const node = await startRelay(config, { ...options, log });
   return Object.assign(node, {
     dir,
     smtpPort: node.smtpAddresses[0].port,

@@ -21,15 +21,19 @@ export function resolveScenarioPath(nameOrFile: string): string {
   throw new ConfigError(`--scenario: no scenario file or shipped scenario ${JSON.stringify(nameOrFile)} (shipped: ${listScenarios().join(', ')})`);
 }
 
-export function loadScenario(nameOrFile: string): Scenario {
+/** The parsed YAML of a scenario file (any type) and its path, for the parser of its type. */
+export function readScenarioFile(nameOrFile: string): { path: string; doc: unknown } {
   const path = resolveScenarioPath(nameOrFile);
-  let doc: unknown;
   try {
-    doc = parse(readFileSync(path, 'utf8'), { prettyErrors: true });
+    return { path, doc: parse(readFileSync(path, 'utf8'), { prettyErrors: true }) ?? {} };
   } catch (err) {
     throw new ConfigError(`${path}: ${(err as Error).message}`);
   }
-  return parseScenario(doc ?? {}, path);
+}
+
+export function loadScenario(nameOrFile: string): Scenario {
+  const { path, doc } = readScenarioFile(nameOrFile);
+  return parseScenario(doc, path);
 }
 
 export interface Overrides {

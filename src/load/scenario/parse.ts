@@ -6,7 +6,7 @@ import { parseSize } from '../../util/units.ts';
 import { parseThreshold } from '../measure/threshold-parse.ts';
 import type { Scenario, SizeDist, Stage, StreamSpec } from './types.ts';
 
-const TOP_KEYS = ['name', 'description', 'messages', 'rate', 'stages', 'startRate', 'duration', 'connections',
+const TOP_KEYS = ['type', 'name', 'description', 'messages', 'rate', 'stages', 'startRate', 'duration', 'connections',
   'messagesPerConnection', 'pipelining', 'bulk', 'transactional', 'member', 'recipients', 'unsubscribeBase',
   'thresholds', 'drainTimeout'];
 
@@ -58,6 +58,9 @@ function stages(r: Reader): Stage[] {
 export function parseScenario(doc: unknown, source: string): Scenario {
   const r = new Reader(doc, '', source);
   r.only(TOP_KEYS);
+  // one scenario directory for every kind of run: the type says which command plays it
+  if (r.doc.type === 'inbound') throw new ConfigError(`${source}: type: an inbound scenario: run it with mailops load inbound`);
+  if (r.doc.type !== undefined && r.doc.type !== 'newsletter') r.fail('type', '"newsletter" (or leave it out)');
   const rateValue = r.doc.rate;
   if (rateValue !== undefined && rateValue !== 'max' && !(typeof rateValue === 'number' && rateValue > 0)) {
     r.fail('rate', '"max" or a positive number of messages per second');

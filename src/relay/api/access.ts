@@ -3,9 +3,13 @@
 //
 // Changes (queue retry/delete, suppressions, suspensions, injection) need a bearer token: the
 // configured `http.token`, or the local admin token. Reads that show addresses (queued messages,
-// the event stream, the suppression list) need one too once `http.token` is set; without it they
-// stay open, as the default listener is loopback only. Other reads (health, metrics, queue
-// counts, summary by domain, destinations) are open.
+// the event stream, the delivery logs, the suppression list) need a read token once `http.token`
+// or a tenant (config `tenants`) is configured; with neither they stay open, as the default
+// listener is loopback only. A read token is the operator's (http.token, the local admin token),
+// which reads everything, or a tenant's, which reads that tenant's messages and records only
+// (`readScope`: the API narrows every such read to it) and never the suppression list (shared by
+// all tenants) nor changes anything. Other reads (health, metrics, queue counts, summary by
+// domain, destinations) are open.
 //
 // The local admin token: at every start the relay makes a random token and writes it, with the
 // URL of its HTTP API, to `<spool>/admin.token` (JSON, mode 0600, written to a new file and
@@ -25,6 +29,7 @@ import type { IncomingMessage } from 'node:http';
 import { join } from 'node:path';
 import { ConfigError } from '../../config/errors.ts';
 import type { HostPort } from '../../util/units.ts';
+import type { Tenants } from '../../logs/tenants.ts';
 import { HttpError } from './http.ts';
 
 export const ADMIN_TOKEN_FILE = 'admin.token';
@@ -92,6 +97,11 @@ export function readLocalAdmin(spoolDir: string): LocalAdmin | undefined {
   return { node: admin.node, token: admin.token };
 }
 
+/** Who reads: the operator (every tenant's data), or one tenant (its own only). */
+export interface ReadScope { tenant?: string }
+
+const OPERATOR: ReadScope = Object.freeze({});
+
 function bearer(req: IncomingMessage): Buffer {
   return Buffer.from(/^Bearer\s+(.+)$/i.exec(req.headers.authorization ?? '')?.[1] ?? '');
 }
@@ -104,26 +114,48 @@ export class ApiAccess {
   private readonly httpToken?: Buffer;
   private readonly adminToken: Buffer;
   private readonly adminFile: string;
+  private readonly tenants?: Tenants;
 
-  /** `httpToken`: the configured http.token, if any; `adminToken`: this start's local admin token, kept in `adminFile`. */
-  constructor(options: { httpToken?: string; adminToken: string; adminFile: string }) {
+  /** `httpToken`: the configured http.token, if any; `adminToken`: this start's local admin token, kept in `adminFile`; `tenants`: their read tokens. */
+  constructor(options: { httpToken?: string; adminToken: string; adminFile: string; tenants?: Tenants }) {
     this.httpToken = options.httpToken ? Buffer.from(options.httpToken) : undefined;
     this.adminToken = Buffer.from(options.adminToken);
     this.adminFile = options.adminFile;
+    this.tenants = options.tenants?.size ? options.tenants : undefined;
+  }
+
+  private isOperator(given: Buffer): boolean {
+    return same(given, this.adminToken) || Boolean(this.httpToken && same(given, this.httpToken));
+  }
+
+  /** Reads that show addresses need a token once http.token or a tenant is configured. */
+  private get readsNeedToken(): boolean {
+    return Boolean(this.httpToken || this.tenants);
   }
 
   /** Changes: the bearer token must be http.token or the local admin token. */
   requireChange(req: IncomingMessage): void {
     const given = bearer(req);
-    if (same(given, this.adminToken) || (this.httpToken && same(given, this.httpToken))) return;
+    if (this.isOperator(given)) return;
+    if (this.tenants?.byBearer(given.toString())) throw new HttpError(403, 'a tenant token reads its own records only; changes need the operator\'s token');
     if (!this.httpToken) {
       throw new HttpError(403, `this node has no http.token configured; changes through the API need the local admin token (${this.adminFile}, readable by the relay's user only)`);
     }
     throw new HttpError(401, 'missing or wrong bearer token');
   }
 
-  /** Reads that show addresses: open while no http.token is configured, else as changes. */
+  /** Reads that show every tenant's addresses (the suppression list): the operator only, once reads need a token. */
   requireAddressRead(req: IncomingMessage): void {
-    if (this.httpToken) this.requireChange(req);
+    if (this.readScope(req).tenant !== undefined) throw new HttpError(403, 'a tenant token reads its own records only; this list is every tenant\'s');
+  }
+
+  /** Reads that show addresses, narrowed to what the token may see (401 without a read token once one is needed). */
+  readScope(req: IncomingMessage): ReadScope {
+    const given = bearer(req);
+    if (this.isOperator(given)) return OPERATOR;
+    const tenant = given.length ? this.tenants?.byBearer(given.toString()) : undefined;
+    if (tenant) return { tenant };
+    if (!this.readsNeedToken) return OPERATOR;
+    throw new HttpError(401, 'missing or wrong bearer token');
   }
 }

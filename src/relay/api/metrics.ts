@@ -1,10 +1,12 @@
 // GET /metrics in the Prometheus text format: queue, outcomes and latency per lane, the spool's
 // commits, failed SMTP logins and lockouts, SMTP connection admission (refused, cut, stress mode),
-// and the state of every egress path per lane (connections, limit, busy, queued, paused).
+// the state of every egress path per lane (connections, limit, busy, queued, paused), and the
+// inbound MX's defences.
 import type { Cluster } from '../cluster/cluster.ts';
 import type { Dispatcher } from '../deliver/dispatcher.ts';
 import { CONNECTION_REFUSALS, LATENCY_BUCKETS_MS, OUTCOMES, SESSION_CUTS, type AuthMetrics, type ConnectionMetrics, type Histogram, type Metrics } from '../metrics.ts';
 import type { Spool } from '../spool/spool.ts';
+import type { InboundListener } from '../inbound/listener.ts';
 
 /** One Prometheus histogram (milliseconds recorded, seconds exposed), a series per label set. */
 function histogram(lines: string[], name: string, help: string, series: [string, Histogram][]): void {
@@ -124,4 +126,23 @@ export function clusterMetrics(cluster: Cluster | undefined): string {
     '# HELP mailops_cluster_leases_refused_total Connections not opened because the cluster was at the path\'s limit.', '# TYPE mailops_cluster_leases_refused_total counter',
     `mailops_cluster_leases_refused_total{node="${s.node}"} ${s.leasesRefused}`,
   ].join('\n') + '\n';
+}
+
+/** The inbound MX listener's defences and outcomes (empty without inbound.listen). */
+export function inboundMetrics(inbound: InboundListener | undefined): string {
+  if (!inbound) return '';
+  const { stats, connections } = inbound;
+  const lines: string[] = [];
+  lines.push('# HELP mailops_inbound_greeted_total Inbound connections greeted: after the greeting wait, known good, vouched for by a DNSWL, or with the wait off.', '# TYPE mailops_inbound_greeted_total counter');
+  for (const [how, n] of Object.entries(stats.greeted)) lines.push(`mailops_inbound_greeted_total{how="${how}"} ${n}`);
+  lines.push('# HELP mailops_inbound_refused_total Inbound refusals by reason (connect: pregreet, dnsbl; RCPT: relay, unknownRecipient, unverifiedRecipient, greylisted; DATA: dmarc, spf, scanReject, scanTempfail).', '# TYPE mailops_inbound_refused_total counter');
+  for (const [reason, n] of Object.entries(stats.refused)) lines.push(`mailops_inbound_refused_total{reason="${reason}"} ${n}`);
+  lines.push('# HELP mailops_inbound_accepted_total Inbound messages accepted (tagged: a DMARC or SPF verdict added X-Mailops-Verdict; unscanned: a scanner was down under onError: pass).', '# TYPE mailops_inbound_accepted_total counter',
+    `mailops_inbound_accepted_total{kind="all"} ${stats.accepted}`, `mailops_inbound_accepted_total{kind="tagged"} ${stats.tagged}`, `mailops_inbound_accepted_total{kind="unscanned"} ${stats.unscanned}`);
+  lines.push('# HELP mailops_inbound_smtp_refused_total Inbound connections refused with 421 at connect by admission, by the limit they hit.', '# TYPE mailops_inbound_smtp_refused_total counter');
+  for (const reason of CONNECTION_REFUSALS) lines.push(`mailops_inbound_smtp_refused_total{reason="${reason}"} ${connections.refused[reason]}`);
+  lines.push('# HELP mailops_inbound_smtp_cut_total Inbound sessions ended with 421 by admission.', '# TYPE mailops_inbound_smtp_cut_total counter');
+  for (const reason of SESSION_CUTS) lines.push(`mailops_inbound_smtp_cut_total{reason="${reason}"} ${connections.cut[reason]}`);
+  lines.push('# HELP mailops_inbound_smtp_sessions Open inbound SMTP sessions.', '# TYPE mailops_inbound_smtp_sessions gauge', `mailops_inbound_smtp_sessions ${connections.open.other + connections.open.privileged}`);
+  return lines.join('\n') + '\n';
 }

@@ -1,6 +1,8 @@
 // The relay's HTTP API, served from the same process: health, Prometheus metrics, queue status
-// and operator actions, message injection, and the live event stream. Who may call what: access.ts.
+// and operator actions, message injection, the live event stream, and the delivery logs with
+// their web page (src/logs/api.ts). Who may call what: access.ts.
 import type { Cluster } from '../cluster/cluster.ts';
+import type { InboundListener } from '../inbound/listener.ts';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { plainAddress } from '../../util/network.ts';
@@ -14,9 +16,11 @@ import { streamEvents } from './events.ts';
 import type { ApiAccess } from './access.ts';
 import { HttpError, readJson, sendJson, sendText } from './http.ts';
 import { injectMessage } from './messages.ts';
-import { clusterMetrics, prometheus } from './metrics.ts';
+import { clusterMetrics, inboundMetrics, prometheus } from './metrics.ts';
 import { queueStatus } from './queue.ts';
 import { handleSending } from './sending.ts';
+import { handleLogs } from '../../logs/api.ts';
+import type { DeliveryLog } from '../../logs/delivery-log.ts';
 import type { Bounces } from '../bounce/handler.ts';
 import type { Drain } from '../drain.ts';
 import { parseDuration } from '../../util/units.ts';
@@ -27,10 +31,14 @@ export interface ApiContext extends Intake {
   bounces: Bounces;
   /** Absent for a single node. */
   cluster?: Cluster;
+  /** The inbound MX listener, when configured (its counters go into /metrics). */
+  inbound?: InboundListener;
   /** Who may change things and read addresses (access.ts). */
   access: ApiAccess;
   /** The node's drain (drain.ts): while it runs, /health answers 503 and injection is refused. */
   drain: Drain;
+  /** The delivery logs (src/logs/): searches, summaries, live records. */
+  logs?: DeliveryLog;
   startedAt: number;
 }
 
@@ -72,17 +80,17 @@ async function handle(ctx: ApiContext, req: IncomingMessage, res: ServerResponse
       if (ctx.drain.active) return sendJson(res, 503, { status: 'draining', ...ctx.drain.status(), lanes });
       return sendJson(res, 200, { status: 'ok', uptimeSeconds: Math.round((Date.now() - ctx.startedAt) / 1000), lanes, memory: memoryMb(), cluster: ctx.cluster?.status() });
     case 'GET /metrics':
-      return sendText(res, 200, prometheus(ctx.metrics, ctx.spool, ctx.dispatcher.describe()) + ctx.bounces.prometheus() + clusterMetrics(ctx.cluster), 'text/plain; version=0.0.4');
+      return sendText(res, 200, prometheus(ctx.metrics, ctx.spool, ctx.dispatcher.describe()) + ctx.bounces.prometheus() + clusterMetrics(ctx.cluster) + inboundMetrics(ctx.inbound), 'text/plain; version=0.0.4');
     case 'GET /api/v1/queue':
       return sendJson(res, 200, queueStatus(ctx.spool, lanes));
     case 'GET /api/v1/queue/summary':
       return sendJson(res, 200, await ctx.spool.summary(Date.now(), Number(url.searchParams.get('top') ?? 20)));
     case 'GET /api/v1/queue/messages': {
-      ctx.access.requireAddressRead(req);
+      const scope = ctx.access.readScope(req);
       const lane = url.searchParams.get('lane') ?? undefined;
       if (lane && !lanes.includes(lane)) throw new HttpError(400, `lane: unknown lane ${JSON.stringify(lane)} (lanes: ${lanes.join(', ')})`);
       const limit = Math.min(10_000, Math.max(1, Number(url.searchParams.get('limit') ?? 100) || 100));
-      return sendJson(res, 200, listQueue(ctx.spool, { lane, domain: url.searchParams.get('domain') ?? undefined, limit }));
+      return sendJson(res, 200, listQueue(ctx.spool, { lane, domain: url.searchParams.get('domain') ?? undefined, tenant: scope.tenant, limit }));
     }
     case 'POST /api/v1/queue/retry': {
       ctx.access.requireChange(req);
@@ -112,10 +120,10 @@ async function handle(ctx: ApiContext, req: IncomingMessage, res: ServerResponse
       return sendJson(res, 202, result);
     }
     case 'GET /api/v1/events':
-      ctx.access.requireAddressRead(req);
-      return streamEvents(req, res, ctx.log, url.searchParams);
+      return streamEvents(req, res, ctx.log, url.searchParams, ctx.access.readScope(req));
     default:
       if (await handleSending(ctx, req, res, route, url)) return;
+      if (ctx.logs && await handleLogs({ access: ctx.access, logs: ctx.logs, lanes }, req, res, route, url)) return;
       throw new HttpError(404, `no such endpoint: ${route}`);
   }
 }

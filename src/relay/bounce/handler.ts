@@ -103,8 +103,9 @@ export class Bounces {
       originalHeaders: message.body.subarray(0, headerLength(message.body)),
     });
     const original = queueId(job.messageId);
-    accept(this.intake, { sender: '', recipients: [message.sender], lane: this.config.lane, client: '127.0.0.1', helo: this.hostname, protocol: 'SMTP', body: dsn, generatedHere: true })
-      .then(({ id }) => this.log.emit('dsn', { id: original, dsn: id, to: message.sender, rcpt: recipients.map((r) => r.address), class: cls, reason }))
+    // the DSN is the original's tenant's mail, and so is the `dsn` event (a `bounced` record per recipient, src/logs/record.ts)
+    accept(this.intake, { sender: '', recipients: [message.sender], lane: this.config.lane, client: '127.0.0.1', helo: this.hostname, protocol: 'SMTP', body: dsn, generatedHere: true, tenant: message.tenant })
+      .then(({ id }) => this.log.emit('dsn', { id: original, dsn: id, lane: job.lane.name, tenant: message.tenant, to: message.sender, rcpt: recipients.map((r) => r.address), class: cls, reason }))
       .catch((err: Error) => this.log.emit('dsn-error', { id: original, to: message.sender, error: err.message }));
   }
 

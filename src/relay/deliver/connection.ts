@@ -62,7 +62,7 @@ async function sendJob(conn: SmtpClient, job: Job, path: EgressPath, group: HopG
     return true;
   }
   const p = job.lane.priority;
-  job.meta = { sender: message.sender, receivedAt: message.receivedAt };
+  job.meta = { sender: message.sender, receivedAt: message.receivedAt, tenant: message.tenant };
   attempt = { ...attempt, startedAt: Date.now() };
   const result = await conn.send(message.sender, job.recipients.map((r) => r.address), message.body);
   let later: ClaimedRecipient[] | undefined; // refused "not now": back to the ready queue
@@ -130,7 +130,7 @@ export async function runConnection(path: EgressPath, c: PathConnection, ctx: Co
     if (ctx.stopping()) return;
     if (!conn || !hop) return ctx.unreachable(path, c.group, lane, `451 4.4.1 Connection failed: ${lastError}`);
     path.connected(c, hop.mx, hop.address);
-    const attempt: AttemptInfo = { mx: hop.mx, address: hop.address, tls: conn.secure };
+    const attempt: AttemptInfo = { mx: hop.mx, address: hop.address, tls: conn.secure, egress: path.egressName, profile: path.shaping.profile.name };
     const profile = path.shaping.profile;
     let sent = 0;
     while (sent < path.shaping.messagesPerConnection() && conn.usable && !ctx.stopping()) {

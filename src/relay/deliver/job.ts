@@ -9,13 +9,13 @@ export interface Job {
   domain: string;
   recipients: ClaimedRecipient[];
   /** Sender and arrival time, kept once read (by the connection that sends it, or for a log line). */
-  meta?: { sender: string; receivedAt: number };
+  meta?: { sender: string; receivedAt: number; tenant?: string };
   /** "Not now" refusals this job took so far (connections, session, rate): bounded, then it is deferred. */
   notNow?: number;
 }
 
-/** Where and how an attempt was made, for the log. */
-export interface AttemptInfo { mx?: string; address?: string; tls?: boolean; startedAt?: number }
+/** Where and how an attempt was made, for the log: the MX host and its address, the egress path's sending address and shaping profile. */
+export interface AttemptInfo { mx?: string; address?: string; tls?: boolean; startedAt?: number; egress?: string; profile?: string }
 
 /** What delivery reports back; the scheduler turns it into spool changes, metrics and log lines. */
 export interface OutcomeSink {

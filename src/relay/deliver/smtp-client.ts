@@ -195,6 +195,20 @@ export class SmtpClient {
     }
   }
 
+  /**
+   * A recipient check without a message (the inbound MX's callout, inbound/recipients.ts): MAIL
+   * FROM, RCPT TO, then RSET, one command at a time. Resolves with the RCPT reply; rejects when
+   * the sender is refused (the reply then says nothing about the recipient) or the connection breaks.
+   */
+  async probe(from: string, to: string): Promise<Reply> {
+    if (this.broken) throw this.broken;
+    const mail = await this.command(`MAIL FROM:<${from}>${mailParam(from + to)}`);
+    if (mail.code >= 300) throw new SmtpError('EENVELOPE', 'Sender refused', mail);
+    const rcpt = await this.command(`RCPT TO:<${to}>`);
+    await this.reset();
+    return rcpt;
+  }
+
   /** Ends a failed transaction so that the connection can carry the next one. */
   async reset(): Promise<boolean> {
     if (this.broken) return false;

@@ -1,7 +1,8 @@
 // The intake shared by SMTP DATA and the HTTP inject endpoint: header checks, lane
-// classification, removal of the lane tag, durable commit. Resolves with the queue id only once
-// the message is on disk; every refusal is an SMTP reply error. A cluster node that serves only
-// some lanes (cluster.lanes: its pool behind the load balancer) refuses the others with 451 4.3.2.
+// classification, the tenant (src/logs/tenants.ts), removal of the lane and tenant tags, durable
+// commit. Resolves with the queue id only once the message is on disk; every refusal is an SMTP
+// reply error. A cluster node that serves only some lanes (cluster.lanes: its pool behind the load
+// balancer) refuses the others with 451 4.3.2.
 import type { RelayConfig } from '../../config/types.ts';
 import type { EventLog } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
@@ -10,6 +11,7 @@ import { classify, type Origin } from './classify.ts';
 import { headerLength, parseMessage, withoutFields, type HeaderField } from './message.ts';
 import { smtpError } from './reply.ts';
 import { prepareMessage, type Preparer } from '../sign/prepare.ts';
+import type { Tenants } from '../../logs/tenants.ts';
 
 export interface Intake {
   config: RelayConfig;
@@ -20,6 +22,8 @@ export interface Intake {
   committed: (lane: string) => void;
   /** RFC 5322 fix-ups, Received and DKIM signing before the commit (sign/prepare.ts). */
   preparer?: Preparer;
+  /** Whose a message is, for the delivery logs; absent or empty: nobody's. */
+  tenants?: Tenants;
 }
 
 export interface Submission extends Origin {
@@ -34,6 +38,8 @@ export interface Submission extends Origin {
   protocol?: 'SMTP' | 'HTTP';
   /** A message this node wrote itself (a DSN): it stays here whatever lanes the node serves. */
   generatedHere?: boolean;
+  /** The tenant, decided outside the message (a DSN is its original's tenant's). */
+  tenant?: string;
 }
 
 /** The lanes a node takes new mail for: cluster.lanes, else all (a node delivers every lane its spool holds). */
@@ -56,14 +62,18 @@ export async function accept(intake: Intake, submission: Submission): Promise<{ 
     // 4xx: the message is fine, it came to the wrong pool; the client may retry through the right one
     throw smtpError(451, '4.3.2', `This node does not take ${lane} mail (it serves ${served.join(', ')}); send it through the ${lane} pool`);
   }
-  const stripped = withoutFields(parsed, isTag);
+  const tenantName = config.log.tenantHeader.toLowerCase();
+  const isTenantTag = (field: HeaderField) => field.name.toLowerCase() === tenantName;
+  const tenants = intake.tenants?.size ? intake.tenants : undefined;
+  const tenant = submission.tenant ?? tenants?.of({ sender: submission.sender, user: submission.user, header: parsed.fields.find(isTenantTag)?.value });
+  const stripped = withoutFields(parsed, tenants ? (field) => isTag(field) || isTenantTag(field) : isTag);
   const body = intake.preparer ? await prepareMessage(intake.preparer, stripped, {
     client: submission.client, helo: submission.helo, tls: submission.tls, protocol: submission.protocol ?? 'SMTP', recipients: submission.recipients,
   }) : stripped.message;
   const receivedAt = Date.now();
   let id: number;
   try {
-    id = await spool.insert({ lane, sender: submission.sender, recipients: submission.recipients, client: submission.client, receivedAt, body });
+    id = await spool.insert({ lane, sender: submission.sender, recipients: submission.recipients, client: submission.client, receivedAt, body, tenant });
   } catch (err) {
     log.emit('spool-error', { error: (err as Error).message });
     throw storageError(err as Error & { errcode?: number; code?: string });
@@ -72,7 +82,7 @@ export async function accept(intake: Intake, submission: Submission): Promise<{ 
   metrics.count(lane, 'received');
   intake.committed(lane);
   log.emit('received', {
-    id: queueIdText, lane, from: submission.sender, rcpt: submission.recipients, client: submission.client,
+    id: queueIdText, lane, tenant, from: submission.sender, rcpt: submission.recipients, client: submission.client,
     user: submission.user, size: body.length,
   });
   return { id: queueIdText, lane };

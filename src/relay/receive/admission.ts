@@ -52,6 +52,17 @@ interface LibraryConnection {
 }
 
 const connectionOf = new WeakMap<SMTPServerSession, LibraryConnection>();
+/** Bytes the client's socket had delivered when smtp-server started the session (a PROXY header read by proxy.ts). */
+const bytesAtStartOf = new WeakMap<SMTPServerSession, number>();
+
+/**
+ * The socket of an admitted session, and the bytes it had delivered when the session began: the
+ * inbound MX's pregreet test (inbound/screen.ts) counts what the client sends after that.
+ */
+export function clientSocketOf(session: SMTPServerSession): { socket: Socket; bytesAtStart: number } | undefined {
+  const connection = connectionOf.get(session);
+  return connection ? { socket: connection._socket, bytesAtStart: bytesAtStartOf.get(session) ?? 0 } : undefined;
+}
 
 /** Records each connection under its session object (which smtp-server keeps for the whole connection). */
 function rememberConnections(): void {
@@ -60,6 +71,7 @@ function rememberConnections(): void {
   const init = proto.init;
   proto.init = function () {
     connectionOf.set(this.session, this);
+    bytesAtStartOf.set(this.session, this._socket.bytesRead);
     return init.call(this);
   };
   proto.mailopsRemembersConnections = true;

@@ -1,6 +1,7 @@
 // What happens to the bytes of DATA: collected up to the size limit, checked for bare LF and bare
 // CR line endings (the 2023 SMTP smuggling family: such input is refused, never reinterpreted),
 // then the header block is located, size-checked and the lane tag header taken out.
+import { smtpError, type SmtpReplyError } from './reply.ts';
 
 const CR = 0x0d;
 const LF = 0x0a;
@@ -51,6 +52,13 @@ export class MessageCollector {
   body(): Buffer {
     return this.chunks.length === 1 ? this.chunks[0] : Buffer.concat(this.chunks, this.length);
   }
+}
+
+/** The refusal of message data that failed the collector's checks (size, line endings), if it did; for every listener. */
+export function dataRefusal(collector: MessageCollector, sizeExceeded: boolean | undefined, maxSize: number): SmtpReplyError | undefined {
+  if (collector.oversize || sizeExceeded) return smtpError(552, '5.3.4', `Message size exceeds fixed maximum message size of ${maxSize} bytes`);
+  if (collector.bareLineEnding) return smtpError(550, '5.6.11', `Bare ${collector.bareLineEnding} line ending in message data; lines must end with CRLF`);
+  return undefined;
 }
 
 export interface HeaderField { name: string; value: string; start: number; end: number }

@@ -11,7 +11,7 @@ import { SMTPServer, type SMTPServerSession } from 'smtp-server';
 import { formatHostPort, type HostPort } from '../../util/units.ts';
 import { cidrList, inList, plainAddress } from '../../util/network.ts';
 import { accept, type Intake } from './accept.ts';
-import { MessageCollector } from './message.ts';
+import { dataRefusal, MessageCollector } from './message.ts';
 import { ProxyProtocolGate } from './proxy.ts';
 import { checkRecipient, RELAY_DENIED } from './policy.ts';
 import { ConnectionAdmission } from './admission.ts';
@@ -123,12 +123,8 @@ export async function startSmtp(intake: Intake, tls: TlsMaterial, pacer: IntakeP
       stream.on('data', (chunk: Buffer) => collector.push(chunk));
       stream.on('end', () => {
         const ended = performance.now();
-        if (collector.oversize || stream.sizeExceeded) {
-          return reply(smtpError(552, '5.3.4', `Message size exceeds fixed maximum message size of ${smtp.maxMessageSize} bytes`));
-        }
-        if (collector.bareLineEnding) {
-          return reply(smtpError(550, '5.6.11', `Bare ${collector.bareLineEnding} line ending in message data; lines must end with CRLF`));
-        }
+        const refusal = dataRefusal(collector, stream.sizeExceeded, smtp.maxMessageSize);
+        if (refusal) return reply(refusal);
         const envelope = session.envelope;
         accept(intake, {
           sender: envelope.mailFrom ? envelope.mailFrom.address : '',

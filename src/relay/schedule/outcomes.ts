@@ -52,10 +52,11 @@ export class Outcomes implements OutcomeSink {
     return (job.meta ??= this.spool.messageMeta(job.messageId));
   }
 
-  private event(name: string, job: Job, r: ClaimedRecipient, reply: string, attempt: AttemptInfo, meta: { sender: string; receivedAt: number } | undefined, now: number, extra: Record<string, unknown> = {}): void {
+  private event(name: string, job: Job, r: ClaimedRecipient, reply: string, attempt: AttemptInfo, meta: Job['meta'], now: number, extra: Record<string, unknown> = {}): void {
+    // the delivery-log record (src/logs/record.ts): these fields are its columns
     this.log.emit(name, {
-      id: queueId(job.messageId), lane: job.lane.name, from: meta?.sender, rcpt: r.address, domain: job.domain,
-      mx: attempt.mx, tls: attempt.tls, reply, attempt: r.attempts + 1,
+      id: queueId(job.messageId), lane: job.lane.name, tenant: meta?.tenant, from: meta?.sender, rcpt: r.address, domain: job.domain,
+      mx: attempt.mx, ip: attempt.address, egress: attempt.egress, profile: attempt.profile, tls: attempt.tls, reply, attempt: r.attempts + 1,
       queuedMs: meta ? now - meta.receivedAt : undefined,
       deliveryMs: attempt.startedAt ? now - attempt.startedAt : undefined, ...extra,
     });

@@ -15,11 +15,13 @@ function where(selector: Selector): { sql: string; args: (string | number)[] } {
   return { sql: 'domain = ?', args: [selector.domain!.toLowerCase()] };
 }
 
-export function listQueue(spool: Spool, options: { lane?: string; domain?: string; limit: number }) {
+/** `tenant`: only that tenant's messages (a tenant's read token, src/relay/api/access.ts). */
+export function listQueue(spool: Spool, options: { lane?: string; domain?: string; tenant?: string; limit: number }) {
   const conditions: string[] = [];
   const args: (string | number)[] = [];
   if (options.lane) { conditions.push('r.lane = ?'); args.push(options.lane); }
   if (options.domain) { conditions.push('r.domain = ?'); args.push(options.domain.toLowerCase()); }
+  if (options.tenant) { conditions.push('r.message_id IN (SELECT id FROM messages WHERE tenant = ?)'); args.push(options.tenant); }
   const rows = spool.db.prepare(`
     SELECT m.id, m.lane, m.sender, m.received_at, m.size, r.address, r.state, r.attempts, r.next_at, r.last_reply
     FROM (SELECT DISTINCT message_id FROM recipients r ${conditions.length ? `WHERE ${conditions.join(' AND ')}` : ''}

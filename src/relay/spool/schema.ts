@@ -29,6 +29,9 @@ CREATE TABLE IF NOT EXISTS messages (
   client      TEXT    NOT NULL,
   size        INTEGER NOT NULL,
   remaining   INTEGER NOT NULL,
+  -- whose it is, for the delivery logs (src/logs/tenants.ts); NULL: no tenant. Before the body, so
+  -- that reading it never walks the body's overflow pages (a spool made before has it at the end)
+  tenant      TEXT,
   body        BLOB    NOT NULL
 );
 CREATE INDEX IF NOT EXISTS messages_lane ON messages (lane);
@@ -60,7 +63,28 @@ CREATE TABLE IF NOT EXISTS suppressed (
 
 -- operators' suspensions of domains (suspended.ts); until: ms, or 2^53-1 for "until resumed"
 CREATE TABLE IF NOT EXISTS suspensions (domain TEXT PRIMARY KEY, until INTEGER NOT NULL, reason TEXT NOT NULL) WITHOUT ROWID;
+
+-- greylisting of the inbound MX (greylist.ts): one row per triplet (client network, sender,
+-- recipient) and one per client network that passed; rows are gone once past keep_until
+CREATE TABLE IF NOT EXISTS greylist (
+  triplet    TEXT PRIMARY KEY,
+  first_seen INTEGER NOT NULL,
+  last_seen  INTEGER NOT NULL,
+  passed     INTEGER NOT NULL,
+  keep_until INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS greylist_expiry ON greylist (keep_until);
+CREATE TABLE IF NOT EXISTS greylist_clients (
+  network    TEXT PRIMARY KEY,
+  passes     INTEGER NOT NULL,
+  last_pass  INTEGER NOT NULL,
+  keep_until INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS greylist_clients_expiry ON greylist_clients (keep_until);
 `;
+
+/** Columns added since the first release: a spool made before gets them at its next start. */
+export const ADDED_COLUMNS = [{ table: 'messages', column: 'tenant', type: 'TEXT' }];
 
 export const STATE_WAITING = 0;
 export const STATE_ACTIVE = 1;

@@ -5,6 +5,7 @@
 // first attempt (recent-messages.ts).
 import { SuppressedTable } from './suppressed.ts';
 import { SuspendedTable } from './suspended.ts';
+import { GreylistTable } from './greylist.ts';
 import { closeSync, fsyncSync, mkdirSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
@@ -13,7 +14,7 @@ import { WorkerCalls } from '../../util/worker-calls.ts';
 import type { QueueSummary } from './admin.ts';
 import { GroupCommit } from './group-commit.ts';
 import { RecentMessages } from './recent-messages.ts';
-import { PRAGMAS, SCHEMA, STATE_ACTIVE, STATE_WAITING } from './schema.ts';
+import { ADDED_COLUMNS, PRAGMAS, SCHEMA, STATE_ACTIVE, STATE_WAITING } from './schema.ts';
 import type { SummaryRequest } from './summary-worker.ts';
 
 export interface NewMessage {
@@ -23,6 +24,8 @@ export interface NewMessage {
   client: string;
   receivedAt: number;
   body: Buffer;
+  /** Whose it is, for the delivery logs (src/logs/tenants.ts). */
+  tenant?: string;
 }
 
 /** One recipient handed to delivery. */
@@ -40,6 +43,7 @@ export interface StoredMessage {
   sender: string;
   receivedAt: number;
   body: Buffer;
+  tenant?: string;
 }
 
 /** Memory for bodies of messages accepted lately (a few seconds of intake at full speed). */
@@ -77,6 +81,8 @@ export class Spool {
   /** The suppression list and the operators' suspensions, kept beside the queue. */
   readonly suppressed: SuppressedTable;
   readonly suspensions: SuspendedTable;
+  /** The inbound MX's greylisting state (a single node's; a cluster keeps it in Redis). */
+  readonly greylist: GreylistTable;
   private readonly sql: Record<string, StatementSync>;
   private readonly recent = new RecentMessages(RECENT_BYTES);
 
@@ -94,6 +100,10 @@ export class Spool {
     this.db = new DatabaseSync(file);
     for (const pragma of PRAGMAS) this.db.exec(pragma);
     this.db.exec(SCHEMA);
+    for (const { table, column, type } of ADDED_COLUMNS) {
+      const has = this.db.prepare(`SELECT 1 FROM pragma_table_info('${table}') WHERE name = ?`).get(column);
+      if (!has) this.db.exec(`ALTER TABLE ${table} ADD COLUMN ${column} ${type}`);
+    }
     // The WAL exists once something was written: record the start, then open the WAL for the
     // group commit's fsyncs and make its directory entry durable once.
     this.db.prepare("INSERT OR REPLACE INTO meta (key, value) VALUES ('started', ?)").run(Date.now());
@@ -106,7 +116,7 @@ export class Spool {
     this.commits = new GroupCommit(this.db, this.walFd, options.commitBatch, options.commitInterval);
     const p = (sql: string) => this.db.prepare(sql);
     this.sql = {
-      insertMessage: p('INSERT INTO messages (lane, sender, received_at, client, size, remaining, body) VALUES (?, ?, ?, ?, ?, ?, ?)'),
+      insertMessage: p('INSERT INTO messages (lane, sender, received_at, client, size, remaining, body, tenant) VALUES (?, ?, ?, ?, ?, ?, ?, ?)'),
       insertRecipient: p('INSERT INTO recipients (message_id, address, domain, lane, next_at) VALUES (?, ?, ?, ?, ?)'),
       claim: p(`UPDATE recipients SET state = ${STATE_ACTIVE} WHERE id IN (
           SELECT id FROM recipients WHERE lane = ? AND state = ${STATE_WAITING} AND next_at <= ? ORDER BY next_at LIMIT ?)
@@ -116,14 +126,15 @@ export class Spool {
       deleteLast: p('DELETE FROM messages WHERE id = ? AND remaining <= 1'),
       defer: p(`UPDATE recipients SET state = ${STATE_WAITING}, attempts = attempts + 1, next_at = ?, last_reply = ? WHERE id = ?`),
       release: p(`UPDATE recipients SET state = ${STATE_WAITING} WHERE id = ?`),
-      messageMeta: p('SELECT sender, received_at FROM messages WHERE id = ?'),
-      readMessage: p('SELECT id, lane, sender, received_at, body FROM messages WHERE id = ?'),
+      messageMeta: p('SELECT sender, received_at, tenant FROM messages WHERE id = ?'),
+      readMessage: p('SELECT id, lane, sender, received_at, body, tenant FROM messages WHERE id = ?'),
       oldest: p('SELECT received_at FROM messages WHERE id = (SELECT min(id) FROM messages WHERE lane = ?)'),
       nextDue: p(`SELECT min(next_at) AS next_at FROM recipients WHERE lane = ? AND state = ${STATE_WAITING}`),
     };
     this.urgentLane = options.lanes[0];
     this.suppressed = new SuppressedTable(this.db, this.commits);
     this.suspensions = new SuspendedTable(this.db, this.commits);
+    this.greylist = new GreylistTable(this.db, this.commits);
     for (const lane of options.lanes) this.counts.set(lane, { queued: 0, deferred: 0, active: 0 });
     this.commits.onRollback = () => this.recount();
     this.recoveredActive = Number(this.db.prepare(`UPDATE recipients SET state = ${STATE_WAITING} WHERE state = ${STATE_ACTIVE}`).run().changes);
@@ -152,7 +163,7 @@ export class Spool {
     // the highest lane's messages commit ahead of the gathered bulk (group-commit.ts)
     return this.commits.run(() => {
       const { lastInsertRowid } = this.sql.insertMessage.run(message.lane, message.sender, message.receivedAt, message.client,
-        message.body.length, message.recipients.length, message.body);
+        message.body.length, message.recipients.length, message.body, message.tenant ?? null);
       const id = Number(lastInsertRowid);
       for (const address of message.recipients) {
         this.sql.insertRecipient.run(id, address, domainOf(address), message.lane, message.receivedAt);
@@ -162,7 +173,7 @@ export class Spool {
       return id;
     }, message.lane === this.urgentLane ? URGENT : undefined).then((id) => {
       // only once committed: a rolled-back insert's id may be given out again
-      this.recent.add({ id, lane: message.lane, sender: message.sender, receivedAt: message.receivedAt, body: message.body });
+      this.recent.add({ id, lane: message.lane, sender: message.sender, receivedAt: message.receivedAt, body: message.body, tenant: message.tenant });
       return id;
     });
   }
@@ -243,14 +254,14 @@ export class Spool {
     const body = row.body as Uint8Array;
     return {
       id, lane: String(row.lane), sender: String(row.sender), receivedAt: Number(row.received_at),
-      body: Buffer.from(body.buffer, body.byteOffset, body.byteLength),
+      body: Buffer.from(body.buffer, body.byteOffset, body.byteLength), tenant: (row.tenant as string | null) ?? undefined,
     };
   }
 
-  /** Sender and arrival time without the body (for outcomes and logs). */
-  messageMeta(id: number): { sender: string; receivedAt: number } | undefined {
+  /** Sender, arrival time and tenant without the body (for outcomes and logs). */
+  messageMeta(id: number): { sender: string; receivedAt: number; tenant?: string } | undefined {
     const row = this.sql.messageMeta.get(id);
-    return row ? { sender: String(row.sender), receivedAt: Number(row.received_at) } : undefined;
+    return row ? { sender: String(row.sender), receivedAt: Number(row.received_at), tenant: (row.tenant as string | null) ?? undefined } : undefined;
   }
 
   /** Age in seconds of the oldest unfinished message of a lane (0 when empty). */

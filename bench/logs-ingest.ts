@@ -1,0 +1,88 @@
+// Delivery-log ingest into PostgreSQL from one node relaying at full speed, and what shipping
+// costs the relay: `smtp-source -d -s 20 -l 4096` → `mailops relay start` → `smtp-sink` (Debian's
+// postfix package), N messages per run, runs alternating without and with `log.postgres` (a
+// durable PostgreSQL started here: fsync on). Each run has a fresh spool (and local log store).
+// Prints per run the relay's rate (first message sent to the last one received by smtp-sink)
+// and, with shipping, the records in PostgreSQL per second over the same span, how far behind
+// the store was when the sink had everything, and when the last record was in.
+// Usage: node_modules/.bin/node bench/logs-ingest.ts [MESSAGES=30000] [ROUNDS=2]
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freePort } from '../test/helpers/haproxy.ts';
+import { startPostgres } from '../test/helpers/postgres.ts';
+
+const N = Number(process.argv[2] ?? 30_000);
+const ROUNDS = Number(process.argv[3] ?? 2);
+const MAILOPS = new URL('../bin/mailops', import.meta.url).pathname;
+const work = mkdtempSync(join(tmpdir(), 'mailops-bench-logs-'));
+
+const pg = await startPostgres({ durable: true, settings: { shared_buffers: '256MB', wal_buffers: '16MB', max_wal_size: '4GB' } });
+const children: ChildProcess[] = [];
+const cleanup = async () => {
+  for (const c of children) c.kill('SIGKILL');
+  await pg.close();
+};
+process.on('SIGINT', () => void cleanup().then(() => process.exit(1)));
+
+const sinkPort = await freePort();
+const sinkLog = join(work, 'sink.log');
+const sink = spawn('smtp-sink', ['-u', 'nobody', '-c', `127.0.0.1:${sinkPort}`, '1000'], { stdio: ['ignore', 'pipe', 'pipe'] });
+children.push(sink);
+let sinkOut = '';
+sink.stdout!.on('data', (d) => (sinkOut = (sinkOut + d).slice(-200)));
+const sinkCount = () => Number(/mesg=(\d+)\D*$/.exec(sinkOut.replace(/\r/g, '\n'))?.[1] ?? 0);
+
+async function shippedRows(): Promise<number> {
+  const rows = await pg.query('SELECT coalesce(sum(seq), 0) AS n FROM mailops_log_shipped').catch(() => [{ n: 0 }]);
+  return Number(rows[0].n);
+}
+
+async function round(shipping: boolean, index: number): Promise<number> {
+  const dir = join(work, `run-${index}-${shipping ? 'on' : 'off'}`);
+  const smtp = await freePort();
+  const http = await freePort();
+  const config = join(work, `relay-${index}.yaml`);
+  writeFileSync(config, shipping ? `log: { postgres: { url: "${pg.url}" } }\n` : '');
+  const relay = spawn(process.execPath, [MAILOPS, 'relay', 'start', '--config', config, '--smtp', `127.0.0.1:${smtp}`, '--http', `127.0.0.1:${http}`,
+    '--spool', join(dir, 'spool'), '--smarthost', `127.0.0.1:${sinkPort}`], { stdio: ['ignore', 'pipe', 'inherit'] });
+  children.push(relay);
+  let log = '';
+  relay.stdout!.on('data', (d) => (log = (log + d).slice(-100_000)));
+  while (!log.includes('"listening"')) await new Promise((r) => setTimeout(r, 50));
+  if (shipping) while (!log.includes('logs-postgres-connected')) await new Promise((r) => setTimeout(r, 50));
+  const sinkBase = sinkCount();
+  const shippedBase = await shippedRows();
+  const started = Date.now();
+  const source = spawn('smtp-source', ['-d', '-s', '20', '-m', String(N), '-l', '4096', '-f', 'bench@alpha.example', '-t', 'rcpt@dest.test', `127.0.0.1:${smtp}`], { stdio: 'ignore' });
+  while (sinkCount() - sinkBase < N) await new Promise((r) => setTimeout(r, 20));
+  const sunk = Date.now();
+  await new Promise((r) => source.once('exit', r));
+  const seconds = (sunk - started) / 1000;
+  let line = `${shipping ? 'shipping on ' : 'shipping off'}  ${N} msgs in ${seconds.toFixed(2)} s = ${(N / seconds).toFixed(0)} msgs/s`;
+  if (shipping) {
+    const atSink = (await shippedRows()) - shippedBase;
+    let done = atSink;
+    while (done < 2 * N) {
+      await new Promise((r) => setTimeout(r, 100));
+      done = (await shippedRows()) - shippedBase;
+    }
+    const finished = Date.now();
+    line += `; PostgreSQL: ${atSink} of ${2 * N} records in when the sink had all (${(atSink / seconds).toFixed(0)} records/s),` +
+      ` all ${2 * N} in ${((finished - started) / 1000).toFixed(2)} s = ${((2 * N) / ((finished - started) / 1000)).toFixed(0)} records/s sustained`;
+  }
+  const rss = Number(readFileSync(`/proc/${relay.pid}/status`, 'utf8').match(/VmRSS:\s+(\d+)/)?.[1] ?? 0) / 1024;
+  console.log(`${line}; relay RSS ${rss.toFixed(0)} MB`);
+  relay.kill('SIGTERM');
+  await new Promise((r) => relay.once('exit', r));
+  return N / seconds;
+}
+
+const rates: Record<'off' | 'on', number[]> = { off: [], on: [] };
+for (let i = 0; i < ROUNDS; i++) {
+  for (const shipping of [false, true]) rates[shipping ? 'on' : 'off'].push(await round(shipping, i));
+}
+const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+console.log(`relay rate with shipping / without: ${(mean(rates.on) / mean(rates.off)).toFixed(3)} (means of ${ROUNDS} runs each: ${mean(rates.on).toFixed(0)} / ${mean(rates.off).toFixed(0)} msgs/s)`);
+await cleanup();
