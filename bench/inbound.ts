@@ -24,6 +24,7 @@ import { connect, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { dkimSign } from 'mailauth/lib/dkim/sign.js';
+import type { DKIMSignOptions } from 'mailauth';
 import { startDnsServer, type DnsServer } from '../src/util/dns-server.ts';
 import { startSeqReceiver, type SeqReceiver } from './lib/seq-mail.ts';
 
@@ -168,7 +169,7 @@ async function throughput(): Promise<void> {
   // one message per client, signed once by its sender domain (verification costs the same every time)
   const filler = `${'Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor.'}\r\n`.repeat(25);
   const unsigned = `From: News <news@sender.bench>\r\nTo: <reader@mx.bench>\r\nSubject: Weekly news\r\nDate: Mon, 30 Nov 2026 12:00:00 +0000\r\nMessage-ID: <bench@sender.bench>\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n${filler}`;
-  const signature = await dkimSign(unsigned, { signatureData: [{ signingDomain: 'sender.bench', selector: 's1', privateKey: keys.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string }] });
+  const signature = await dkimSign(unsigned, { signatureData: [{ signingDomain: 'sender.bench', selector: 's1', privateKey: keys.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string }] } as unknown as DKIMSignOptions); // signatureData is what mailauth reads (its types say otherwise)
   const message = `${signature.signatures}${unsigned}.\r\n`;
 
   const sessions = await Promise.all(Array.from({ length: CLIENTS }, async (_, i) => {

@@ -12,7 +12,11 @@
 #        shared    every lane sends from 127.0.0.1
 #        smarthost the README's old layout: one smarthost (the sink's shared port, profile by domain)
 # Env: BASE_PORT (default 25500), DRAIN (seconds to wait for arrival after sending, default 60),
-#      BASELINE (seconds, default 60), KEEP=1 keeps the work directory (logs, reports).
+#      BASELINE (seconds, default 60), KEEP=1 keeps the work directory (logs, reports),
+#      SENDERS: `apart` (default) sends the reminders and member mail from a load process of their
+#      own, as an application server does, for DURING seconds (default 150) while another process
+#      injects the newsletter; `together` sends all lanes from one load process (the newsletter's
+#      generation then delays the reminders inside the load generator too).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MODE=${1:-separate}
@@ -54,12 +58,20 @@ wait_for_line "$work/relay.log" '"listening"'
 # the shipped scenario, with a drain that fits a benchmark (the newsletter itself drains for an hour at the providers' rates)
 sed "s/^drainTimeout:.*/drainTimeout: ${DRAIN}s/" scenarios/reminders-during-newsletter.yaml > "$work/scenario.yaml"
 
-phase() { # NAME ARGS... : runs one load phase, prints its lanes' arrival from report.json
+SENDERS=${SENDERS:-apart}
+DURING=${DURING:-150}
+# the newsletter alone, for the process that injects it when the reminders come from another
+grep -v -E '^(transactional|member):' "$work/scenario.yaml" > "$work/scenario-bulk.yaml"
+
+phase() { # NAME [--scenario FILE] ARGS... : runs one load phase, prints its lanes' arrival from report.json
   local name=$1; shift
+  local scenario="$work/scenario.yaml" reset=--sink-reset
+  if [ "${1:-}" = --scenario ]; then scenario=$2; shift 2; fi
+  if [ "${1:-}" = --keep-sink ]; then reset=; shift; fi
   phase_start=$(date +%s%3N)
   set +e
-  "$NODE" bin/mailops load newsletter --scenario "$work/scenario.yaml" --target smtp://127.0.0.1:$BASE --sink http://127.0.0.1:$SINK_HTTP \
-    --sink-reset --report "$work/reports-$name" "$@" > "$work/load-$name.log" 2>&1
+  "$NODE" bin/mailops load newsletter --scenario "$scenario" --target smtp://127.0.0.1:$BASE --sink http://127.0.0.1:$SINK_HTTP \
+    $reset --report "$work/reports-$name" "$@" > "$work/load-$name.log" 2>&1
   set -e
   local report; report=$(ls -d "$work/reports-$name"/*/ | head -1)report.json
   "$NODE" -e '
@@ -87,9 +99,22 @@ phase() { # NAME ARGS... : runs one load phase, prints its lanes' arrival from r
   ' "$work/relay.log" "$phase_start" "$(date +%s%3N)"
 }
 
-echo "mode $MODE, bulk $BULK, baseline ${BASELINE}s, drain ${DRAIN}s"
+echo "mode $MODE, bulk $BULK, baseline ${BASELINE}s, drain ${DRAIN}s, senders $SENDERS"
 phase baseline --messages 0 --duration ${BASELINE}s
-phase bulk --messages "$BULK"
+if [ "$SENDERS" = together ]; then
+  phase bulk --messages "$BULK"
+else
+  # the newsletter from one process; the reminders from another for DURING seconds inside its injection
+  "$NODE" bin/mailops load newsletter --scenario "$work/scenario-bulk.yaml" --target smtp://127.0.0.1:$BASE --sink http://127.0.0.1:$SINK_HTTP \
+    --sink-reset --report "$work/reports-newsletter" --messages "$BULK" > "$work/load-newsletter.log" 2>&1 &
+  newsletter=$!; pids+=("$newsletter")
+  sleep 5
+  phase bulk --keep-sink --messages 0 --duration ${DURING}s
+  if kill -0 "$newsletter" 2>/dev/null; then echo "  (the newsletter was still being injected when the reminders' ${DURING} s ended: they ran alongside it throughout)"
+  else echo "  WARNING: the newsletter's injection ended before the reminders' ${DURING} s did: lower DURING or raise BULK"; fi
+  wait "$newsletter" || true
+  grep -E "^- (started|accepted)" "$work/load-newsletter.log" | sed 's/^/  newsletter: /'
+fi
 "$NODE" -e '
   const [b, d] = process.argv.slice(1).map((f) => JSON.parse(require("fs").readFileSync(f, "utf8")));
   for (const lane of ["transactional", "member"]) {

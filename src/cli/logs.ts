@@ -4,7 +4,8 @@ import type { Command } from 'commander';
 import { collect, examples, withCluster, withNode } from './usage.ts';
 
 export function registerLogs(program: Command): void {
-  const logs = program.command('logs').description('delivery logs across nodes: search, follow live, summarise, or serve the web page');
+  const logs = program.command('logs').description('delivery logs across nodes: search, follow live, summarise, or serve the web page')
+    .addHelpText('after', '\n`mailops logs [filters]` runs `mailops logs search`: its flags are in `mailops logs search --help`. See docs/logs.md.\n');
 
   withCluster(withNode(logs.command('search', { isDefault: true })))
     .description('records of delivery attempts and outcomes (the default: `mailops logs ...` is `mailops logs search ...`)')

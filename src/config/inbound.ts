@@ -6,7 +6,7 @@
 // recipients within the domains) are checked here too.
 //
 // Besides its own keys it adds to the document it reads: the lane "inbound" when `inbound.lane`
-// is not set and `lanes` has none of that name, placed right after the first lane
+// is "inbound" (the default) and `lanes` has none of that name, placed right after the first lane
 // (withInboundLane), and one route per `inbound.deliver` entry (read() in load.ts puts them after
 // `routes`), so that inbound mail travels through the spool, lanes and delivery like any other.
 // May touch: nothing but the Readers and documents it is given.
@@ -98,8 +98,8 @@ function inboundDoc(root: Record<string, unknown>): Record<string, unknown> | un
 export function withInboundLane(root: Record<string, unknown>): unknown {
   const lanes = root.lanes;
   const inbound = inboundDoc(root);
-  // only the default name: a lane the file names must exist (a typo must not make a lane)
-  if (!inbound || !isDoc(lanes) || (root.inbound as Record<string, unknown>).lane !== undefined || lanes[INBOUND_DEFAULTS.lane] !== undefined) return lanes;
+  // only for the default name: a lane of another name must exist (a typo must not make a lane)
+  if (!inbound || !isDoc(lanes) || inbound.lane !== INBOUND_DEFAULTS.lane || lanes[INBOUND_DEFAULTS.lane] !== undefined) return lanes;
   const names = Object.keys(lanes);
   const out: Record<string, unknown> = {};
   names.forEach((name, i) => {

@@ -113,7 +113,7 @@ async function followNode(options: NodeOptions, params: URLSearchParams, json: b
     throw new ConfigError(`--node ${target.node}: cannot reach the relay (${(err as Error & { cause?: Error }).cause?.message ?? (err as Error).message})`);
   }
   if (!res.ok || !res.body) {
-    const data: { error?: string } = await res.json().catch(() => ({}));
+    const data = (await res.json().catch(() => ({}))) as { error?: string };
     process.stderr.write(`mailops: ${target.node}${url.pathname}: HTTP ${res.status}: ${data.error ?? res.statusText}\n`);
     process.exit(1);
   }

@@ -14,8 +14,8 @@ import type { LocalStore } from './local-store.ts';
 import type { PostgresStore } from './postgres-store.ts';
 
 const MAINTAIN_EVERY_MS = 3_600_000;
-const RETRY_MIN_MS = 500;
-const RETRY_MAX_MS = 10_000;
+const RETRY_MIN_MS = 250;
+const RETRY_MAX_MS = 5000;
 /** Caught up: look again after this long even without news of new rows. */
 const IDLE_MS = 1000;
 
@@ -147,7 +147,7 @@ export class Shipper {
         this.down(err as Error);
         if (this.stopAt !== undefined) break;
         await this.pause(retry, true);
-        retry = Math.min(retry * 2, RETRY_MAX_MS);
+        retry = Math.min(retry * 1.5, RETRY_MAX_MS);
       }
     }
   }

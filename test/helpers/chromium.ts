@@ -57,6 +57,13 @@ export async function openPage(url: string, size = { width: 1280, height: 1500 }
   await send('Page.enable', {}, sessionId);
   await send('Emulation.setDeviceMetricsOverride', { width: size.width, height: size.height, deviceScaleFactor: 1, mobile: false }, sessionId);
   await send('Page.navigate', { url }, sessionId);
+  // loaded (the document of `url`, not about:blank's) before anyone looks
+  for (let tries = 0; ; tries++) {
+    const { result } = await send('Runtime.evaluate', { expression: 'location.href !== "about:blank" && document.readyState === "complete"', returnByValue: true }, sessionId).catch(() => ({ result: {} }));
+    if (result.value === true) break;
+    if (tries > 300) throw new Error(`${url} did not load`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
   return {
     async evaluate(expression) {
       const result = await send('Runtime.evaluate', { expression, returnByValue: true, awaitPromise: true }, sessionId);

@@ -1,15 +1,15 @@
 // A real rspamd (Debian's package) for a test: Debian's rules and modules, with one normal worker
 // on a loopback port and every directory it writes (database, run, logs) in a temp directory.
-// Its DNS goes to a DNS server the helper starts on loopback, which answers NXDOMAIN for every
-// name: the RBL and URL-list modules then get quick answers instead of waiting on an internet
-// that the test machine does not have. No Redis: the modules that need it stay off. The GTUBE
+// Its DNS goes to a DNS server the helper starts on loopback, which answers the test's zone and
+// NXDOMAIN for every other name: the RBL and URL-list modules then get quick answers instead of
+// waiting on an internet that the test machine does not have. No Redis: the modules that need it stay off. The GTUBE
 // test patterns are enabled, so a test can ask for each action by the message's content.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startDnsServer, type DnsServer } from './dns-server.ts';
+import { startDnsServer, type DnsServer, type RecordSet } from './dns-server.ts';
 import { freePort } from './haproxy.ts';
 
 export const RSPAMD = '/usr/bin/rspamd';
@@ -42,23 +42,29 @@ function ping(port: number): Promise<boolean> {
   });
 }
 
-export async function startRspamd(): Promise<TestRspamd> {
+/** `zone`: what rspamd's DNS answers besides NXDOMAIN (a test's sender domains, its client's PTR). */
+export async function startRspamd(zone: Record<string, RecordSet> = {}): Promise<TestRspamd> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'mailops-rspamd-'));
-  const dns: DnsServer = await startDnsServer({}, { lookup: () => undefined });
+  const dns: DnsServer = await startDnsServer(zone);
   const logFile = join(dir, 'rspamd.log');
   const conf = join(dir, 'rspamd.conf');
+  // The public suffix list, compiled into one matcher at start, costs rspamd about 20 s of CPU:
+  // the suffixes a test's mail uses are enough, and it starts in a few seconds.
+  // (options.inc sets url_tld and dns: the test's values go in with a higher priority to win over its)
+  const tlds = join(dir, 'tlds.dat');
+  writeFileSync(tlds, `${['com', 'net', 'org', 'de', 'uk', 'co.uk', 'io', 'example', 'test', 'invalid'].join('\n')}\n`);
+  const overrides = join(dir, 'options-override.inc');
+  writeFileSync(overrides, `url_tld = "${tlds}";\ndns {\n  nameserver = ["127.0.0.1:${dns.port}"];\n  timeout = 1s;\n  retransmits = 1;\n}\n`);
   writeFileSync(conf, `
 .include "$CONFDIR/common.conf"
 options {
   pidfile = "${dir}/rspamd.pid";
   .include "$CONFDIR/options.inc"
-  dns {
-    nameserver = ["127.0.0.1:${dns.port}"];
-    timeout = 1s;
-    retransmits = 1;
-  }
   enable_test_patterns = true;
+  # no hyperscan: its helper process would compile the rules for tens of seconds in the background
+  disable_hyperscan = true;
+  .include(priority=10) "${overrides}"
 }
 logging {
   type = "file";

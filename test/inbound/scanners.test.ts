@@ -14,13 +14,21 @@ import { freePort } from '../helpers/haproxy.ts';
 import { GTUBE, startRspamd, type TestRspamd } from '../helpers/rspamd.ts';
 import { until } from '../helpers/wait.ts';
 
-const meta: ScanMeta = { client: '192.0.2.10', helo: 'mail.sender.example', sender: 'alice@sender.example', recipients: ['bob@mx.example'] };
+/** The client as the MX saw it: its SPF-allowed address, its forward-confirmed name (see the rspamd DNS zone below). */
+const meta: ScanMeta = { client: '192.0.2.10', hostname: 'mail.sender.example', helo: 'mail.sender.example', sender: 'alice@sender.example', recipients: ['bob@mx.example'] };
+
+/** What rspamd's DNS knows: sender.example with its SPF record, and its mail server's forward and reverse names. */
+const senderZone = {
+  'sender.example': { MX: [{ priority: 10, exchange: 'mail.sender.example' }], A: ['192.0.2.10'], TXT: ['v=spf1 ip4:192.0.2.10 -all'] },
+  'mail.sender.example': { A: ['192.0.2.10'] },
+  'ptr:192.0.2.10': { PTR: ['mail.sender.example'] },
+};
 
 /** A plain text message; `attachment` adds a multipart/mixed part carrying those bytes in base64. */
-function message(body: string, options: { from?: string; subject?: string; attachment?: string } = {}): Buffer {
+function message(body: string, options: { from?: string; to?: string; subject?: string; attachment?: string } = {}): Buffer {
   const head = [
     `From: ${options.from ?? 'Alice <alice@sender.example>'}`,
-    'To: Bob <bob@mx.example>',
+    `To: ${options.to ?? 'Bob <bob@mx.example>'}`,
     `Subject: ${options.subject ?? 'Minutes of the Tuesday meeting'}`,
     'Date: Mon, 30 Nov 2026 12:00:00 +0000',
     `Message-ID: <${Math.random().toString(36).slice(2)}@sender.example>`,
@@ -59,7 +67,7 @@ let rspamd: TestRspamd;
 
 before(async () => {
   // StreamMaxLength 1M: small enough for a test to reach it
-  [clamd, rspamd] = await Promise.all([startClamd({ streamMaxLength: '1M' }), startRspamd()]);
+  [clamd, rspamd] = await Promise.all([startClamd({ streamMaxLength: '1M' }), startRspamd(senderZone)]);
   process.stderr.write(`# rspamd answered /ping ${rspamd.startMs} ms after it was started\n`);
 });
 
@@ -211,37 +219,50 @@ describe('rspamd', () => {
     }
   });
 
-  test('rspamd\'s "add header" action: accepted, marked X-Spam: Yes', async () => {
+  test('rspamd\'s "add header" and "rewrite subject" actions: accepted, marked X-Spam: Yes', async () => {
     const scanner = new RspamdScanner(config());
     try {
-      const verdict = await scanner.scan(message(`Cheap watches.\r\n${GTUBE.addHeader}\r\n`), meta);
-      assert.equal(headerOf(verdict, 'X-Spam'), 'Yes', `${JSON.stringify(verdict)}`);
-      assert.match(headerOf(verdict, 'X-Spam-Status') ?? '', /^Yes, score=.* action=add header$/);
+      for (const [pattern, action] of [[GTUBE.addHeader, 'add header'], [GTUBE.rewriteSubject, 'rewrite subject']]) {
+        const verdict = await scanner.scan(message(`Cheap watches.\r\n${pattern}\r\n`), meta);
+        assert.equal(headerOf(verdict, 'X-Spam'), 'Yes', `${JSON.stringify(verdict)}`);
+        assert.match(headerOf(verdict, 'X-Spam-Status') ?? '', new RegExp(`^Yes, score=.* action=${action}$`));
+      }
     } finally {
       scanner.close();
     }
   });
 
-  test('the envelope reaches rspamd: its rules see the envelope sender and the recipients', async () => {
+  test('the envelope reaches rspamd: its rules see the client address and name, the sender and every recipient', async () => {
     const scanner = new RspamdScanner(config());
+    const symbols = async (m: ScanMeta, to?: string) => headerOf(await scanner.scan(message(normalText, { to }), m), 'X-Spamd-Result') ?? '';
     try {
-      const same = headerOf(await scanner.scan(message(normalText), meta), 'X-Spamd-Result') ?? '';
-      const forged = headerOf(await scanner.scan(message(normalText), { ...meta, sender: 'bounces@other.example', recipients: ['bob@mx.example', 'carol@mx.example'] }), 'X-Spamd-Result') ?? '';
-      assert.doesNotMatch(same, /FROM_NEQ_ENVFROM/, same);
-      assert.match(forged, /FROM_NEQ_ENVFROM/, forged);
-      assert.match(same, /RCPT_COUNT_ONE/, same);
-      assert.match(forged, /RCPT_COUNT_TWO/, forged);
+      // IP: SPF of sender.example allows 192.0.2.10 only
+      assert.match(await symbols(meta), /R_SPF_ALLOW/);
+      assert.match(await symbols({ ...meta, client: '192.0.2.99', hostname: undefined }), /R_SPF_FAIL/);
+      // Hostname: without one rspamd counts the client as having no reverse name
+      assert.doesNotMatch(await symbols(meta), /HFILTER_HOSTNAME_UNKNOWN/);
+      assert.match(await symbols({ ...meta, hostname: undefined }), /HFILTER_HOSTNAME_UNKNOWN/);
+      // From: the envelope sender against the From: header field
+      assert.match(await symbols(meta), /FROM_EQ_ENVFROM/);
+      assert.match(await symbols({ ...meta, sender: 'bounces@other.example' }), /FROM_NEQ_ENVFROM/);
+      // Rcpt, once per recipient: To: names Bob and Carol, the envelope one or both
+      const both = 'Bob <bob@mx.example>, Carol <carol@mx.example>';
+      assert.match(await symbols(meta, both), /TO_MATCH_ENVRCPT_SOME/);
+      assert.match(await symbols({ ...meta, recipients: ['bob@mx.example', 'carol@mx.example'] }, both), /TO_MATCH_ENVRCPT_ALL/);
+      assert.match(await symbols({ ...meta, recipients: ['carol@mx.example', 'bob@mx.example'] }, both), /TO_MATCH_ENVRCPT_ALL/);
     } finally {
       scanner.close();
     }
   });
 
-  test('scans reuse a kept HTTP connection', async () => {
+  test('rspamd 3.4 closes each connection after its answer: the scanner leaves none behind', async () => {
     await until('no connection to rspamd', () => connectionsTo(rspamd.port) === 0);
     const scanner = new RspamdScanner(config());
     try {
+      const verdicts = await Promise.all(Array.from({ length: 10 }, () => scanner.scan(message(normalText), meta)));
+      assert.deepEqual(verdicts.map((v) => v.action), Array(10).fill('accept'));
       for (let i = 0; i < 10; i++) assert.equal((await scanner.scan(message(normalText), meta)).action, 'accept');
-      assert.equal(connectionsTo(rspamd.port), 1, 'ten sequential scans, one kept connection');
+      await until('the connections to rspamd closed', () => connectionsTo(rspamd.port) === 0);
     } finally {
       scanner.close();
     }

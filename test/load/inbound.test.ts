@@ -94,12 +94,12 @@ timeout: 60s
   assert.match(Object.values(listed.replies).join('\n'), /dnsbl\.mailops\.test/, show(listed));
   // forgery: through greylisting, then refused on DMARC at the end of DATA
   const forgery = byClass.get('forgery')!;
-  assert.deepEqual(keys(forgery.refused), ['data 550 5.7.1'], show(forgery));
-  assert.match(forgery.replies['data 550 5.7.1'], /DMARC/i, show(forgery));
+  assert.deepEqual(keys(forgery.refused), ['end-of-data 550 5.7.1'], show(forgery));
+  assert.match(forgery.replies['end-of-data 550 5.7.1'], /DMARC/i, show(forgery));
   // virus: refused by clamd naming the EICAR signature
   const virus = byClass.get('virus')!;
-  assert.deepEqual(keys(virus.refused), ['data 554 5.7.1'], show(virus));
-  assert.match(virus.replies['data 554 5.7.1'], /Eicar-Signature/, show(virus));
+  assert.deepEqual(keys(virus.refused), ['end-of-data 554 5.7.1'], show(virus));
+  assert.match(virus.replies['end-of-data 554 5.7.1'], /Eicar-Signature/, show(virus));
   for (const cls of ['pregreet', 'noretry', 'listed', 'forgery', 'virus'] as const) assert.ok(byClass.get(cls)!.messages > 0, `no ${cls} message in the mix`);
 
   // what the mailbox server got: the legitimate messages, nothing else

@@ -9,6 +9,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openPage } from '../helpers/chromium.ts';
+import { startCli } from '../helpers/cli.ts';
 import { readPng, type Image } from '../helpers/png.ts';
 import { startReceiver } from '../helpers/receiver.ts';
 import { startTestRelay, submit } from '../helpers/relay.ts';
@@ -54,9 +55,10 @@ test('the web page: charts drawn (screenshot), the live tail grows, another tena
 
   const page = await openPage(`${relay.httpUrl}/logs?since=1h#token=${ALPHA}`);
   t.after(() => page.close());
+  // (the page may still be loading: no body yet)
   const state = () => page.evaluate<{ charts?: string; following?: string; rows: number; leaked: boolean; text: string }>(`({
-    charts: document.body.dataset.charts, following: document.body.dataset.following, rows: Number(document.body.dataset.tailRows || 0),
-    leaked: document.documentElement.outerHTML.includes('beta-secret'), text: document.getElementById('tail').innerText })`);
+    charts: document.body?.dataset.charts, following: document.body?.dataset.following, rows: Number(document.body?.dataset.tailRows || 0),
+    leaked: document.documentElement.outerHTML.includes('beta-secret'), text: document.getElementById('tail')?.innerText ?? '' })`);
   let s = await untilAsync('the page drawn and following', async () => {
     const now = await state();
     assert.equal(now.leaked, false, 'beta\'s recipient in alpha\'s page');
@@ -96,6 +98,22 @@ test('the web page: charts drawn (screenshot), the live tail grows, another tena
   }
   assert.ok(countColour(image, rects['chart-reasons'], ['#db2777']) >= 30, 'the bounce\'s bar');
   assert.equal((await state()).leaked, false);
+
+  // `mailops logs serve`: the same page from a process of its own, passing the browser's token on
+  const serve = await startCli(['logs', 'serve', '--listen', '127.0.0.1:0', '--node', relay.httpUrl], /mailops logs serve: http:\/\/\S+\/logs/);
+  t.after(() => serve.child.kill());
+  const base = /mailops logs serve: (http:\/\/\S+)\/logs/.exec(serve.output())![1];
+  assert.match(await (await fetch(`${base}/logs`)).text(), /<title>mailops delivery logs<\/title>/);
+  assert.equal((await fetch(`${base}/api/v1/logs`)).status, 401, 'the node\'s answer, passed on');
+  const viaServe = (await (await fetch(`${base}/api/v1/logs?limit=1000`, { headers: { authorization: `Bearer ${ALPHA}` } })).json()) as any;
+  assert.ok(viaServe.records.length >= 10 && viaServe.records.every((r: { tenant: string }) => r.tenant === 'alpha'));
+  const tail = await fetch(`${base}/api/v1/logs?follow=1&limit=3`, { headers: { authorization: `Bearer ${ALPHA}` } });
+  const reader = tail.body!.getReader();
+  let lines = '';
+  while (!lines.includes('"following"')) lines += new TextDecoder().decode((await reader.read()).value);
+  await reader.cancel();
+  assert.equal(lines.trim().split('\n').filter((l) => JSON.parse(l).event).length, 3, 'three records, then following');
+  assert.doesNotMatch(lines, /beta-secret/);
 });
 
 async function untilAsync<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {

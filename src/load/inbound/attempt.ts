@@ -7,7 +7,7 @@ import { connect, type Socket } from 'node:net';
 import { ReplyParser, type Reply } from '../../util/smtp-reply.ts';
 import type { HostPort } from '../../util/units.ts';
 
-export type Stage = 'connect' | 'greeting' | 'ehlo' | 'mail' | 'rcpt' | 'data' | 'eod';
+export type Stage = 'connect' | 'greeting' | 'ehlo' | 'mail' | 'rcpt' | 'data' | 'end-of-data';
 
 export type AttemptOutcome =
   | { accepted: true }
@@ -54,7 +54,7 @@ export async function attempt(request: AttemptRequest): Promise<AttemptOutcome> 
       ?? await step('DATA\r\n', 'data', 354);
     if (!refusal) {
       c.write(dotStuffed(await request.message()));
-      refusal = await step('\r\n.\r\n', 'eod', 250);
+      refusal = await step('\r\n.\r\n', 'end-of-data', 250);
     }
     c.quit();
     return refusal ? { accepted: false, stage, reply: refusal } : { accepted: true };

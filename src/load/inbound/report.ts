@@ -9,7 +9,7 @@ import { int, ms } from '../report/format.ts';
 import type { AttemptOutcome } from './attempt.ts';
 import { INBOUND_CLASSES, type InboundClass, type InboundScenario } from './scenario.ts';
 
-/** "rcpt 451 4.7.1", "greeting 554 5.7.1", "eod 550 5.7.1", or "greeting: closed" for an attempt that got no reply. */
+/** "rcpt 450 4.2.0", "greeting 554 5.7.1", "end-of-data 550 5.7.1", or "greeting: closed" for an attempt that got no reply. */
 export type OutcomeKey = string;
 
 export interface InboundClassReport {
@@ -134,7 +134,8 @@ export class InboundTally {
   private note(cls: InboundClass, outcome: Exclude<AttemptOutcome, { accepted: true }>): OutcomeKey {
     const key = outcomeKey(outcome);
     const replies = this.classes.get(cls)!.replies;
-    if (!(key in replies)) replies[key] = 'error' in outcome ? outcome.error : outcome.reply.text.split('\n')[0].slice(0, 160);
+    // the key holds the codes already: the text goes without its enhanced code
+    if (!(key in replies)) replies[key] = 'error' in outcome ? outcome.error : outcome.reply.text.split('\n')[0].replace(/^\d\.\d{1,3}\.\d{1,3} /, '').slice(0, 160);
     return key;
   }
 }

@@ -19,6 +19,12 @@ export interface ScanMeta {
   client: string;
   /** The EHLO/HELO name, when one was given. */
   helo?: string;
+  /**
+   * The client's forward-confirmed reverse name, when it has one. rspamd scores a client without
+   * one (HFILTER_HOSTNAME_UNKNOWN, 2.5 points by default), so leave it out only when the client
+   * has none.
+   */
+  hostname?: string;
   /** Envelope sender ('' for the null sender). */
   sender: string;
   recipients: string[];

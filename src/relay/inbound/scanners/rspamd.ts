@@ -1,6 +1,7 @@
 // Spam scoring by rspamd over its HTTP protocol: POST /checkv2 to a normal worker (or proxy) with
-// the message as the body and the SMTP envelope in request headers (IP, Helo, From, Rcpt), so
-// rspamd judges the message as the MTA saw it; the JSON answer's action becomes the verdict:
+// the message as the body and the SMTP envelope in request headers (IP, Hostname, Helo, From, one
+// Rcpt per recipient), so rspamd judges the message as the MTA saw it; the JSON answer's action
+// becomes the verdict:
 //
 //   reject                          → 550 5.7.1 (the client keeps the message; nothing is dropped)
 //   soft reject, greylist           → 451 4.7.1 (the client retries)
@@ -8,9 +9,12 @@
 //   no action                       → accept with the score headers
 //
 // With inbound.scan.rspamd.rejectScore, a score at or above it refuses whatever the action.
-// Connections are kept alive between scans (a small pool per scanner), and a request that meets a
-// pooled connection rspamd had just closed is sent once more on a fresh one. The answer is read
-// up to a bound, so a confused server cannot make the relay buffer without limit.
+// Requests ask for keep-alive and connections are pooled (a small pool per scanner) where the
+// server keeps them: rspamd 3.4's workers answer `Connection: close`, so there each scan opens
+// its own loopback connection, while a keep-alive front (a newer rspamd proxy, nginx) gets them
+// reused; a request that meets a pooled connection the server had just closed is sent once more
+// on a fresh one. The answer is read up to a bound, so a confused server cannot make the relay
+// buffer without limit.
 // May touch: HTTP connections to the configured rspamd URL, nothing else.
 import http from 'node:http';
 import https from 'node:https';
@@ -122,6 +126,7 @@ function envelopeHeaders(meta: ScanMeta): Record<string, string | string[]> {
   const bytes = (text: string) => Buffer.from(text, 'utf8').toString('latin1');
   const headers: Record<string, string | string[]> = { IP: plainAddress(meta.client) };
   if (meta.helo) headers.Helo = bytes(meta.helo);
+  if (meta.hostname) headers.Hostname = bytes(meta.hostname);
   // the null sender (a bounce) has no address to give: rspamd then reads the message's own
   if (meta.sender) headers.From = bytes(meta.sender);
   if (meta.recipients.length) headers.Rcpt = meta.recipients.map(bytes);
