@@ -12,13 +12,14 @@
 //     node is started again on its spool), lost (must be 0), duplicates.
 // Usage: node_modules/.bin/node bench/cluster.ts [A_MESSAGES=30000] [B_MESSAGES=900] [C_MESSAGES=100000]
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startDnsServer } from '../src/util/dns-server.ts';
 import { freePort, startHaproxy } from '../test/helpers/haproxy.ts';
 import { startRedis } from '../test/helpers/redis.ts';
 import { SeqSender, startSeqReceiver, tally, type SeqReceiver } from './lib/seq-mail.ts';
+import { cpuSeconds } from './lib/proc.ts';
 
 const [A, B, C] = [Number(process.argv[2] ?? 30_000), Number(process.argv[3] ?? 900), Number(process.argv[4] ?? 100_000)];
 const MAILOPS = new URL('../bin/mailops', import.meta.url).pathname;
@@ -26,7 +27,6 @@ const dir = mkdtempSync(join(tmpdir(), 'mailops-cluster-bench-'));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const children = new Set<ChildProcess>();
 process.on('exit', () => children.forEach((c) => c.kill('SIGKILL')));
-const TICK = 100; // /proc/PID/stat counts CPU in 1/100 s
 
 interface Node { name: string; smtp: number; http: number; child: ChildProcess; config: string }
 
@@ -71,11 +71,6 @@ function kill(node: Node, signal: NodeJS.Signals): Promise<void> {
   });
 }
 
-function cpuTicks(node: Node): number {
-  const fields = readFileSync(`/proc/${node.child.pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return Number(fields[11]) + Number(fields[12]); // utime, stime
-}
-
 async function received(node: Node): Promise<number> {
   const text = await (await fetch(`http://127.0.0.1:${node.http}/metrics`)).text();
   let n = 0;
@@ -94,6 +89,18 @@ async function waitArrived(receiver: SeqReceiver, n: number, timeoutMs: number):
 
 const redis = await startRedis();
 const cluster = (name: string) => `cluster: { redis: "${redis.url}", node: ${name}, heartbeat: 1s }\n`;
+
+/** Three cluster nodes (NAME1..3) in HAProxy's bulk pool (node 2 also serves the transactional pool and the API), all UP. */
+async function startTrio(prefix: string, yaml: string): Promise<{ nodes: Node[]; haproxy: Awaited<ReturnType<typeof startHaproxy>> }> {
+  const nodes: Node[] = [];
+  for (const k of [1, 2, 3]) nodes.push(await startNode(`${prefix}${k}`, yaml + cluster(`${prefix}${k}`)));
+  const haproxy = await startHaproxy({
+    MAILOPS_TX1_SMTP: `127.0.0.1:${nodes[1].smtp}`, MAILOPS_TX1_HTTP: `127.0.0.1:${nodes[1].http}`,
+    MAILOPS_BULK1_SMTP: `127.0.0.1:${nodes[0].smtp}`, MAILOPS_BULK2_SMTP: `127.0.0.1:${nodes[1].smtp}`, MAILOPS_BULK3_SMTP: `127.0.0.1:${nodes[2].smtp}`,
+  });
+  await sleep(2500); // health checks: every node UP
+  return { nodes, haproxy };
+}
 
 // --- A: one node, standalone and in cluster mode -----------------------------------------------
 async function throughput(label: string, clusterYaml: string): Promise<number> {
@@ -124,12 +131,7 @@ console.log(`A cluster mode / standalone = ${(withCluster / standalone).toFixed(
   const provider = `delivery: { dnsServers: ["${dns.address}"], port: ${receiver.port} }
 shaping: { profiles: { google: { maxConnections: 5, messagesPerConnection: 50, rate: { perSecond: 10 } } } }
 `;
-  const nodes = [await startNode('b1', provider + cluster('b1')), await startNode('b2', provider + cluster('b2')), await startNode('b3', provider + cluster('b3'))];
-  const haproxy = await startHaproxy({
-    MAILOPS_TX1_SMTP: `127.0.0.1:${nodes[0].smtp}`, MAILOPS_TX1_HTTP: `127.0.0.1:${nodes[0].http}`,
-    MAILOPS_BULK1_SMTP: `127.0.0.1:${nodes[0].smtp}`, MAILOPS_BULK2_SMTP: `127.0.0.1:${nodes[1].smtp}`, MAILOPS_BULK3_SMTP: `127.0.0.1:${nodes[2].smtp}`,
-  });
-  await sleep(2500); // health checks: every node UP
+  const { nodes, haproxy } = await startTrio('b', provider);
   const sender = new SeqSender({ port: haproxy.bulkPort, connections: 12, rate: 0, limit: B, to: (seq) => `m${seq}@gmail.test` });
   sender.start();
   await sender.done();
@@ -149,19 +151,14 @@ shaping: { profiles: { google: { maxConnections: 5, messagesPerConnection: 50, r
 {
   const receiver = await startSeqReceiver();
   const open = `delivery: { smarthost: "127.0.0.1:${receiver.port}", maxConnectionsPerDestination: 60 }\n`;
-  const nodes = [await startNode('t1', open + cluster('t1')), await startNode('t2', open + cluster('t2')), await startNode('t3', open + cluster('t3'))];
-  const haproxy = await startHaproxy({
-    MAILOPS_TX1_SMTP: `127.0.0.1:${nodes[0].smtp}`, MAILOPS_TX1_HTTP: `127.0.0.1:${nodes[0].http}`,
-    MAILOPS_BULK1_SMTP: `127.0.0.1:${nodes[0].smtp}`, MAILOPS_BULK2_SMTP: `127.0.0.1:${nodes[1].smtp}`, MAILOPS_BULK3_SMTP: `127.0.0.1:${nodes[2].smtp}`,
-  });
-  await sleep(2500);
-  const before = nodes.map(cpuTicks);
+  const { nodes, haproxy } = await startTrio('t', open);
+  const before = nodes.map((n) => cpuSeconds(n.child.pid!));
   const sender = new SeqSender({ port: haproxy.bulkPort, connections: 30, rate: 0, limit: A, to: (seq) => `m${seq}@dest.test` });
   const start = performance.now();
   sender.start();
   await sender.done();
   const end = await waitArrived(receiver, A, 600_000);
-  const cpu = nodes.map((n, i) => (cpuTicks(n) - before[i]) / TICK);
+  const cpu = nodes.map((n, i) => cpuSeconds(n.child.pid!) - before[i]);
   const perNode = await Promise.all(nodes.map(received));
   console.log(`B throughput: three nodes together ${A} msgs in ${((end - start) / 1000).toFixed(1)} s = ${((A * 1000) / (end - start)).toFixed(0)} msgs/s ` +
     `(all on this machine's 2 cores, with HAProxy, Redis and the load generator)`);
@@ -175,12 +172,7 @@ shaping: { profiles: { google: { maxConnections: 5, messagesPerConnection: 50, r
 {
   const receiver = await startSeqReceiver();
   const open = `delivery: { smarthost: "127.0.0.1:${receiver.port}", maxConnectionsPerDestination: 60 }\n`;
-  const nodes = [await startNode('k1', open + cluster('k1')), await startNode('k2', open + cluster('k2')), await startNode('k3', open + cluster('k3'))];
-  const haproxy = await startHaproxy({
-    MAILOPS_TX1_SMTP: `127.0.0.1:${nodes[1].smtp}`, MAILOPS_TX1_HTTP: `127.0.0.1:${nodes[1].http}`,
-    MAILOPS_BULK1_SMTP: `127.0.0.1:${nodes[0].smtp}`, MAILOPS_BULK2_SMTP: `127.0.0.1:${nodes[1].smtp}`, MAILOPS_BULK3_SMTP: `127.0.0.1:${nodes[2].smtp}`,
-  });
-  await sleep(2500);
+  const { nodes, haproxy } = await startTrio('k', open);
   const sender = new SeqSender({ port: haproxy.bulkPort, connections: 30, rate: 0, limit: C, to: (seq) => `m${seq}@dest.test` });
   sender.start();
   while (sender.acked < C * 0.3) await sleep(50);

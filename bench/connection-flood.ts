@@ -15,10 +15,11 @@
 // Usage: node_modules/.bin/node bench/connection-flood.ts [SECONDS=75] [one-network|spread|both]
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { connect, createServer, type Socket } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import nodemailer from 'nodemailer';
+import { freePort } from '../test/helpers/ports.ts';
 
 const SECONDS = Number(process.argv[2] ?? 75);
 const LAYOUTS = (process.argv[3] ?? 'both') === 'both' ? ['one-network', 'spread'] : [process.argv[3]];
@@ -36,13 +37,6 @@ const MAILOPS = new URL('../bin/mailops', import.meta.url).pathname;
 const children: ChildProcess[] = [];
 process.on('exit', () => children.forEach((c) => c.kill('SIGKILL')));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const freePort = () => new Promise<number>((resolve) => {
-  const s = createServer().listen(0, '127.0.0.1', () => {
-    const p = (s.address() as { port: number }).port;
-    s.close(() => resolve(p));
-  });
-});
-
 type Role = 'silent' | 'trickle';
 interface FloodEvent { t: number; kind: 'admitted' | 'refused' | 'cut' | 'error'; reply: string; role: Role }
 

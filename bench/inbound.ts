@@ -19,14 +19,16 @@
 //        [--clients 20] [--bots 900] [--max-connections 1000] [--seconds 40]
 import { spawn, type ChildProcess } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { connect, createServer, type Socket } from 'node:net';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { dkimSign } from 'mailauth/lib/dkim/sign.js';
 import type { DKIMSignOptions } from 'mailauth';
 import { startDnsServer, type DnsServer } from '../src/util/dns-server.ts';
 import { startSeqReceiver, type SeqReceiver } from './lib/seq-mail.ts';
+import { freePort } from '../test/helpers/ports.ts';
+import { cpuSeconds, rssMb } from './lib/proc.ts';
 
 const args = process.argv.slice(2);
 const option = (name: string, fallback: string) => {
@@ -45,24 +47,6 @@ const dir = mkdtempSync(join(tmpdir(), 'mailops-inbound-bench-'));
 const children = new Set<ChildProcess>();
 process.on('exit', () => children.forEach((c) => c.kill('SIGKILL')));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const TICK = 100; // /proc/PID/stat counts CPU in 1/100 s
-const freePort = () => new Promise<number>((resolve) => {
-  const s = createServer().listen(0, '127.0.0.1', () => {
-    const p = (s.address() as { port: number }).port;
-    s.close(() => resolve(p));
-  });
-});
-
-function cpuTicks(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return Number(fields[11]) + Number(fields[12]);
-}
-
-function rssMb(pid: number): number {
-  const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('VmRSS:'))!;
-  return Math.round(Number(line.split(/\s+/)[1]) / 1024);
-}
-
 function percentile(sorted: number[], q: number): number {
   return sorted.length ? sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)] : NaN;
 }
@@ -182,7 +166,7 @@ async function throughput(): Promise<void> {
   let next = 0;
   let accepted = 0;
   const refused = new Map<string, number>();
-  const cpu0 = cpuTicks(mx.pid);
+  const cpu0 = cpuSeconds(mx.pid);
   const t0 = performance.now();
   await Promise.all(sessions.map(async (s) => {
     while (next < MESSAGES) {
@@ -201,7 +185,7 @@ async function throughput(): Promise<void> {
     }
   }));
   const seconds = (performance.now() - t0) / 1000;
-  const cpu = (cpuTicks(mx.pid) - cpu0) / TICK;
+  const cpu = cpuSeconds(mx.pid) - cpu0;
   for (let i = 0; mailbox.arrived < accepted && i < 600; i++) await sleep(100);
   const shown = await metrics(mx, /^mailops_inbound_/);
   sessions.forEach((s) => s.close());
@@ -294,14 +278,14 @@ async function idle(): Promise<void> {
     for (let i = 0; i < perIp - 5 && started < BOTS; i++, started++) bot(from, started % 10 === 9);
   }
   await sleep(8000); // the bots wait out their greeting and settle in their slots
-  const rssBefore = rssMb(mx.pid);
-  const cpu0 = cpuTicks(mx.pid);
+  const rssBefore = Math.round(rssMb(mx.pid));
+  const cpu0 = cpuSeconds(mx.pid);
   const t0 = performance.now();
   const flooded = await legit(Math.max(5, SECONDS - 8));
-  const cpu = (cpuTicks(mx.pid) - cpu0) / TICK;
+  const cpu = cpuSeconds(mx.pid) - cpu0;
   const seconds = (performance.now() - t0) / 1000;
   const heldAtEnd = open;
-  const rss = rssMb(mx.pid);
+  const rss = Math.round(rssMb(mx.pid));
   flooding = false;
   for (const s of sockets) s.destroy();
   await sleep(500);

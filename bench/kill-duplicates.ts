@@ -14,10 +14,10 @@
 // Usage: node_modules/.bin/node bench/kill-duplicates.ts [CYCLES] [RATE] [CONNECTIONS] [SEED]
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SeqSender, startSeqReceiver, tally } from './lib/seq-mail.ts';
+import { freePort } from '../test/helpers/ports.ts';
 
 const CYCLES = Number(process.argv[2] ?? 20);
 const RATE = Number(process.argv[3] ?? 2000);
@@ -34,13 +34,6 @@ const random = () => {
   t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
   return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
 };
-const freePort = () => new Promise<number>((resolve) => {
-  const s = createServer().listen(0, '127.0.0.1', () => {
-    const p = (s.address() as { port: number }).port;
-    s.close(() => resolve(p));
-  });
-});
-
 // --- the receiver: accepts everything, counts arrivals per sequence number ---------------------
 const receiver = await startSeqReceiver();
 const receiverPort = receiver.port;

@@ -12,6 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import nodemailer from 'nodemailer';
 import { Spool } from '../src/relay/spool/spool.ts';
+import { freePort } from '../test/helpers/ports.ts';
 
 const TOTAL = Number(process.argv[2] ?? 1_000_000);
 const REMINDER_SECONDS = Number(process.argv[3] ?? 60);
@@ -39,11 +40,6 @@ function start(args: string[], ready: RegExp): Promise<{ child: ChildProcess; ou
 
 const rssMb = (pid: number) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) / 1024;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const freePort = async () => {
-  const { createServer } = await import('node:net');
-  return new Promise<number>((resolve) => { const s = createServer().listen(0, '127.0.0.1', () => { const p = (s.address() as { port: number }).port; s.close(() => resolve(p)); }); });
-};
-
 // 1. seed the backlog
 const spoolDir = join(dir, 'spool');
 const started = Date.now();

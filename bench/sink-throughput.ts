@@ -6,10 +6,11 @@
 //   node bench/sink-throughput.ts [--rounds 3] [--messages 50000] [--sessions 20] [--size 4096]
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
-import { connect, createServer, type AddressInfo } from 'node:net';
+import { connect } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { freePort } from '../test/helpers/ports.ts';
+import { cpuSeconds, rssMb } from './lib/proc.ts';
 
 const { values } = parseArgs({
   options: {
@@ -24,25 +25,6 @@ const messages = Number(values.messages);
 const SOURCE = '/usr/sbin/smtp-source';
 const SINK = '/usr/sbin/smtp-sink';
 const MAILOPS = fileURLToPath(new URL('../bin/mailops', import.meta.url));
-
-async function freePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
-/** CPU seconds (user + system) a process has used: a figure that load from others disturbs less. */
-function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ 100)
-}
-
-function rssMb(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) / 1024 : NaN;
-}
 
 async function startMailops(): Promise<{ child: ChildProcess; smtp: number; http: number }> {
   const child = spawn(process.execPath, [MAILOPS, 'sink', '--profile', 'accept-all', '--smtp', '127.0.0.1:0', '--http', '127.0.0.1:0', '--quiet'], { stdio: ['ignore', 'pipe', 'inherit'] });

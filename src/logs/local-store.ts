@@ -97,12 +97,13 @@ export class LocalStore {
       const where = whereSql(filter, 'sqlite', [...lead]);
       return this.db.prepare(`SELECT ${select} FROM records WHERE ${where.sql}${extra} GROUP BY ${group}`).all(...(where.args as number[])) as never[];
     };
+    // `%` works on integers whatever the binding (node:sqlite binds a JS number as a double, and `/` would not floor)
     const b = Math.round(bucketMs);
     return {
-      byBucket: run('(time / ?) * ? AS bucket, event, count(*) AS n', '', 'bucket, event', [b, b]),
+      byBucket: run('time - time % ? AS bucket, event, count(*) AS n', '', 'bucket, event', [b]),
       byProvider: run('provider, event, count(*) AS n', '', 'provider, event'),
       reasons: run('event, class, code, count(*) AS n, min(reply) AS example', " AND event IN ('deferred', 'failed', 'expired')", 'event, class, code'),
-      latency: run('(time / ?) * ? AS bucket, lane, count(*) AS n, sum(queued_ms) AS total, max(queued_ms) AS max', " AND event = 'delivered' AND queued_ms IS NOT NULL", 'bucket, lane', [b, b]),
+      latency: run('time - time % ? AS bucket, lane, count(*) AS n, sum(queued_ms) AS total, max(queued_ms) AS max', " AND event = 'delivered' AND queued_ms IS NOT NULL", 'bucket, lane', [b]),
     };
   }
 

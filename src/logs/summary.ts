@@ -52,7 +52,7 @@ export function assembleSummary(store: string, range: { since: number; until: nu
   const first = Math.floor(since / bucketMs) * bucketMs;
   const times: number[] = [];
   for (let t = first; t < until; t += bucketMs) times.push(t);
-  const index = (bucket: number) => Math.round((Number(bucket) - first) / bucketMs);
+  const index = (bucket: number) => Math.floor((Number(bucket) - first) / bucketMs);
   const totals: Record<string, number> = Object.fromEntries(OUTCOMES.map((e) => [e, 0]));
   const events: Record<string, number[]> = Object.fromEntries(OUTCOMES.map((e) => [e, new Array(times.length).fill(0)]));
   for (const g of groups.byBucket) {

@@ -3,9 +3,9 @@
 // 127.x addresses, a real clamd judges the attachments, and a real SMTP receiver is the mailbox
 // server behind the MX. The report must say, per class, what the MX did.
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { ConfigError } from '../../src/config/errors.ts';
 import type { InboundClassReport, InboundReport } from '../../src/load/inbound/report.ts';
@@ -64,10 +64,12 @@ commandTimeout: 20s
 timeout: 60s
 `);
   const run = await runCli(['load', 'inbound', '--scenario', file, '--target', `smtp://127.0.0.1:${relay.inbound!.addresses[0].port}`,
-    '--dns', `127.0.0.1:${dnsPort}`, '--json', '--no-report', '--seed', '3'], { timeoutMs: 90_000 });
+    '--dns', `127.0.0.1:${dnsPort}`, '--json', '--report', join(dirname(file), 'reports'), '--seed', '3'], { timeoutMs: 90_000 });
   const last = run.stdout.trim().split('\n').at(-1) ?? '';
   assert.equal(run.code, 0, `${run.stderr}\n${last}`);
-  const report = (JSON.parse(last) as { event: string; report: InboundReport }).report;
+  const { report, reportDir } = JSON.parse(last) as { event: string; report: InboundReport; reportDir: string };
+  assert.deepEqual(JSON.parse(readFileSync(join(reportDir, 'report.json'), 'utf8')), report);
+  assert.match(readFileSync(join(reportDir, 'summary.md'), 'utf8'), /^\| legitimate \| \d+ \| \d+ \| - \|/m);
   const byClass = new Map(report.classes.map((c) => [c.class, c]));
   const show = (c: InboundClassReport | undefined) => JSON.stringify(c, null, 1);
   const keys = (record: Record<string, number>) => Object.keys(record).sort();

@@ -2,14 +2,7 @@
 // SMTP server that records how commands arrived, to prove the engine's pipelining.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, connect, type AddressInfo, type Socket } from 'node:net';
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
+import { freePort } from '../helpers/ports.ts';
 
 function canConnect(port: number): Promise<boolean> {
   return new Promise((resolve) => {

@@ -123,6 +123,10 @@ test('records for every outcome; tenants apart in the API, the event stream, the
   assert.equal(betaSummary.totals.delivered, 1);
   assert.equal(alphaSummary.totals.delivered, 3, 'ok1 and the two DSNs');
   assert.equal(everything.totals.delivered, 4);
+  const perMinute = (events: number[]) => events.reduce((a, b) => a + b, 0);
+  assert.equal(perMinute(everything.series.events.delivered), 4, 'every record in a minute of the series');
+  assert.equal(perMinute(everything.series.events.received), everything.totals.received);
+  assert.ok(everything.series.times.length >= 60 && everything.series.times.length <= 61);
   assert.doesNotMatch(JSON.stringify(alphaSummary), /beta/);
   assert.ok(alphaSummary.reasons.bounced.some((r: { class: string; code: string }) => r.class === 'bad-mailbox' && r.code === '5.1.1'));
   assert.ok(alphaSummary.latency.lanes.member.delivered >= 1);

@@ -7,7 +7,8 @@
 // not ours to sign) and with the Received field of the intake.
 // May touch: its listening sockets and sessions, the spool's greylist tables (hourly purge), the
 // cluster's greylist keys; through the intake, the spool.
-import { SMTPServer } from 'smtp-server';
+import type { SMTPServer } from 'smtp-server';
+import { listenAll } from '../receive/listeners.ts';
 import type { RelayConfig } from '../../config/types.ts';
 import { formatHostPort, type HostPort } from '../../util/units.ts';
 import type { Cluster } from '../cluster/cluster.ts';
@@ -113,23 +114,8 @@ export async function startInbound(deps: InboundDependencies): Promise<InboundLi
     onData: sessions.onData.bind(sessions),
   };
 
-  const servers: SMTPServer[] = [];
-  const addresses: HostPort[] = [];
-  for (const listen of inbound.listen) {
-    const server = new SMTPServer(options as ConstructorParameters<typeof SMTPServer>[0]);
-    server.on('error', (err: Error) => log.emit('smtp-error', { listener: 'inbound', error: err.message }));
-    proxyGate.guard(server);
-    await new Promise<void>((resolve, reject) => {
-      server.server.once('error', reject);
-      server.listen(listen.port, listen.host, () => {
-        server.server.off('error', reject);
-        resolve();
-      });
-    });
-    const bound = server.server.address();
-    addresses.push({ host: listen.host, port: typeof bound === 'object' && bound ? bound.port : listen.port });
-    servers.push(server);
-  }
+  const { servers, addresses } = await listenAll(inbound.listen, options as ConstructorParameters<typeof SMTPServer>[0], proxyGate,
+    (err) => log.emit('smtp-error', { listener: 'inbound', error: err.message }));
   log.emit('inbound-listening', {
     smtp: addresses.map(formatHostPort), domains: inbound.domains, verify: inbound.verify, greylist: inbound.greylist.enabled,
     greylistStore: cluster ? 'redis' : 'spool', dnsbl: inbound.dnsbl.sites.map((s) => s.text), scanners: (deps.scanners ?? kept).map((s) => s.name),
@@ -141,8 +127,7 @@ export async function startInbound(deps: InboundDependencies): Promise<InboundLi
     connections,
     async close(graceMs: number) {
       sessions.closing = true;
-      const deadline = Date.now() + graceMs;
-      while (sessions.inData > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      await sessions.reception.settle(graceMs);
       clearInterval(purge);
       proxyGate.close();
       admission.close();

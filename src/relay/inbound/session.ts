@@ -25,7 +25,7 @@ import { formatHostPort } from '../../util/units.ts';
 import type { EventLog } from '../log.ts';
 import { accept, type Intake } from '../receive/accept.ts';
 import { clientSocketOf, type ConnectionAdmission } from '../receive/admission.ts';
-import { dataRefusal, MessageCollector } from '../receive/message.ts';
+import { DataReception } from '../receive/listeners.ts';
 import { checkRecipient } from '../receive/policy.ts';
 import { smtpError, type SmtpReplyError } from '../receive/reply.ts';
 import { withoutForgedResults, type AuthVerdict, type MessageAuthentication } from './authentication.ts';
@@ -84,7 +84,7 @@ export class InboundSessions {
   /** Set once the listener closes: new sessions get 421. */
   closing = false;
   /** Messages being received or judged (a closing listener waits for their replies). */
-  inData = 0;
+  readonly reception: DataReception;
 
   constructor(options: InboundSessionOptions) {
     this.config = options.config;
@@ -99,6 +99,7 @@ export class InboundSessions {
     this.authentication = options.authentication;
     this.scanners = options.scanners;
     this.stats = options.stats;
+    this.reception = new DataReception(options.config.smtp.maxMessageSize);
   }
 
   private refuse(stage: string, reason: keyof InboundStats['refused'], client: string, err: SmtpReplyError, fields: Record<string, unknown> = {}): SmtpReplyError {
@@ -164,25 +165,7 @@ export class InboundSessions {
   }
 
   onData(stream: NodeJS.ReadableStream & { sizeExceeded?: boolean }, session: SMTPServerSession, callback: (err?: Error | null, message?: string) => void): void {
-    const maxSize = this.config.smtp.maxMessageSize;
-    const collector = new MessageCollector(maxSize);
-    this.inData++;
-    let counted = true;
-    const release = () => {
-      if (counted) this.inData--;
-      counted = false;
-    };
-    const reply = (err: Error | null, message?: string) => {
-      release();
-      callback(err, message);
-    };
-    stream.on('error', release); // the client went away in the middle of DATA
-    stream.on('data', (chunk: Buffer) => collector.push(chunk));
-    stream.on('end', () => {
-      const refusal = dataRefusal(collector, stream.sizeExceeded, maxSize);
-      if (refusal) return reply(refusal);
-      this.judgeAndAccept(collector.body(), session).then((id) => reply(null, `2.0.0 Ok: queued as ${id}`), (err: Error) => reply(err));
-    });
+    this.reception.receive(stream, callback, async (body) => `2.0.0 Ok: queued as ${await this.judgeAndAccept(body, session)}`);
   }
 
   /** The verdicts and the scanners on the message, then the commit; resolves with the queue id, rejects with the SMTP refusal. */

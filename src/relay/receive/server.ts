@@ -7,11 +7,11 @@
 import type { IntakePacer } from './pacing.ts';
 import type { AuthGuard } from './auth-guard.ts';
 import { timingSafeEqual } from 'node:crypto';
-import { SMTPServer, type SMTPServerSession } from 'smtp-server';
+import type { SMTPServer, SMTPServerSession } from 'smtp-server';
 import { formatHostPort, type HostPort } from '../../util/units.ts';
 import { cidrList, inList, plainAddress } from '../../util/network.ts';
 import { accept, type Intake } from './accept.ts';
-import { dataRefusal, MessageCollector } from './message.ts';
+import { DataReception, listenAll } from './listeners.ts';
 import { ProxyProtocolGate } from './proxy.ts';
 import { checkRecipient, RELAY_DENIED } from './policy.ts';
 import { ConnectionAdmission } from './admission.ts';
@@ -42,7 +42,7 @@ export async function startSmtp(intake: Intake, tls: TlsMaterial, pacer: IntakeP
   const admission = new ConnectionAdmission({ smtp, log, metrics: intake.metrics.connections });
   const proxyGate = new ProxyProtocolGate(smtp.proxy, log);
   let closing = false;
-  let inData = 0;
+  const reception = new DataReception(smtp.maxMessageSize);
 
   const options = {
     name: smtp.hostname,
@@ -108,73 +108,35 @@ export async function startSmtp(intake: Intake, tls: TlsMaterial, pacer: IntakeP
     },
 
     onData(stream: NodeJS.ReadableStream & { sizeExceeded?: boolean }, session: SMTPServerSession, callback: (err?: Error | null, message?: string) => void) {
-      const collector = new MessageCollector(smtp.maxMessageSize);
-      inData++;
-      let counted = true;
-      const release = () => {
-        if (counted) inData--;
-        counted = false;
-      };
-      const reply = (err: Error | null, message?: string) => {
-        release();
-        callback(err, message);
-      };
-      stream.on('error', release); // the client went away in the middle of DATA
-      stream.on('data', (chunk: Buffer) => collector.push(chunk));
-      stream.on('end', () => {
+      reception.receive(stream, callback, async (body) => {
         const ended = performance.now();
-        const refusal = dataRefusal(collector, stream.sizeExceeded, smtp.maxMessageSize);
-        if (refusal) return reply(refusal);
         const envelope = session.envelope;
-        accept(intake, {
+        const { id, lane } = await accept(intake, {
           sender: envelope.mailFrom ? envelope.mailFrom.address : '',
           recipients: envelope.rcptTo.map((r) => r.address),
           client: plainAddress(session.remoteAddress),
           user: typeof session.user === 'string' ? session.user : undefined,
           listener: formatHostPort({ host: plainAddress(session.localAddress), port: session.localPort }),
-          body: collector.body(),
+          body,
           helo: session.hostNameAppearsAs,
           tls: session.secure ? (session as { tlsOptions?: { version?: string; name?: string } }).tlsOptions || {} : undefined,
-        }).then(
-          ({ id, lane }) => {
-            const ok = () => {
-              intake.metrics.lane(lane).answer.observe(performance.now() - ended);
-              reply(null, `2.0.0 Ok: queued as ${id}`);
-            };
-            if (pacer.holds(lane)) void pacer.whenCalm(lane).then(ok); // durable already: only the answer waits
-            else ok();
-          },
-          (err: Error) => reply(err),
-        );
+        });
+        if (pacer.holds(lane)) await pacer.whenCalm(lane); // durable already: only the answer waits
+        intake.metrics.lane(lane).answer.observe(performance.now() - ended);
+        return `2.0.0 Ok: queued as ${id}`;
       });
     },
   };
 
-  const servers: SMTPServer[] = [];
-  const addresses: HostPort[] = [];
-  for (const listen of smtp.listen) {
-    const server = new SMTPServer(options as ConstructorParameters<typeof SMTPServer>[0]);
-    server.on('error', (err: Error) => log.emit('smtp-error', { error: err.message }));
-    proxyGate.guard(server);
-    await new Promise<void>((resolve, reject) => {
-      server.server.once('error', reject);
-      server.listen(listen.port, listen.host, () => {
-        server.server.off('error', reject);
-        resolve();
-      });
-    });
-    const bound = server.server.address();
-    addresses.push({ host: listen.host, port: typeof bound === 'object' && bound ? bound.port : listen.port });
-    servers.push(server);
-  }
+  const { servers, addresses } = await listenAll(smtp.listen, options as ConstructorParameters<typeof SMTPServer>[0], proxyGate,
+    (err) => log.emit('smtp-error', { error: err.message }));
 
   return {
     addresses,
     async close(graceMs: number) {
       closing = true;
-      const deadline = Date.now() + graceMs;
       // Messages being received get their reply (bounded wait); new sessions get 421 meanwhile.
-      while (inData > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      await reception.settle(graceMs);
       proxyGate.close();
       admission.close();
       await Promise.all(servers.map((server) => new Promise<void>((resolve) => server.close(() => resolve()))));
