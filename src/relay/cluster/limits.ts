@@ -122,8 +122,6 @@ export class ClusterLimits {
   /** A lease for one more connection on `path` if the cluster is under `limit`; undefined when not. */
   async acquire(path: string, limit: number): Promise<Lease | undefined> {
     const id = `${this.link.node}:${++this.nextId}`;
-    let mine = this.held.get(path);
-    if (!mine) this.held.set(path, (mine = new Map()));
     let shared = false;
     if (this.link.up) {
       try {
@@ -136,7 +134,9 @@ export class ClusterLimits {
         // no answer: this node's share below
       }
     }
-    if (!shared && mine.size >= Math.max(1, Math.floor(this.share(limit)))) return undefined;
+    if (!shared && this.holding(path) >= Math.max(1, Math.floor(this.share(limit)))) return undefined;
+    let mine = this.held.get(path);
+    if (!mine) this.held.set(path, (mine = new Map()));
     mine.set(id, shared);
     return { release: () => this.release(path, id) };
   }
