@@ -32,7 +32,8 @@ const sink = spawn('smtp-sink', ['-u', 'nobody', '-c', `127.0.0.1:${sinkPort}`, 
 children.push(sink);
 let sinkOut = '';
 sink.stdout!.on('data', (d) => (sinkOut = (sinkOut + d).slice(-200)));
-const sinkCount = () => Number(/mesg=(\d+)\D*$/.exec(sinkOut.replace(/\r/g, '\n'))?.[1] ?? 0);
+/** smtp-sink -c prints `sess=N quit=N mesg=N` and a carriage return after every message: the last mesg= is the count. */
+const sinkCount = () => Number([...sinkOut.matchAll(/mesg=(\d+)/g)].at(-1)?.[1] ?? 0);
 
 async function shippedRows(): Promise<number> {
   const rows = await pg.query('SELECT coalesce(sum(seq), 0) AS n FROM mailops_log_shipped').catch(() => [{ n: 0 }]);

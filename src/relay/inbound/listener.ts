@@ -8,7 +8,7 @@
 // May touch: its listening sockets and sessions, the spool's greylist tables (hourly purge), the
 // cluster's greylist keys; through the intake, the spool.
 import type { SMTPServer } from 'smtp-server';
-import { listenAll } from '../receive/listeners.ts';
+import { listenAll, sharedServerOptions } from '../receive/listeners.ts';
 import type { RelayConfig } from '../../config/types.ts';
 import { formatHostPort, type HostPort } from '../../util/units.ts';
 import type { Cluster } from '../cluster/cluster.ts';
@@ -91,23 +91,9 @@ export async function startInbound(deps: InboundDependencies): Promise<InboundLi
   purge.unref();
 
   const options = {
-    name: smtp.hostname,
-    banner: 'mailops MX ready',
-    size: smtp.maxMessageSize,
-    key: tls.key,
-    cert: tls.cert,
+    ...sharedServerOptions(smtp, tls, 'mailops MX ready'),
     authOptional: true,
     disabledCommands: ['AUTH'],
-    hideENHANCEDSTATUSCODES: false,
-    hideDSN: true,
-    hideREQUIRETLS: true,
-    disableReverseLookup: true,
-    // admission decides; the library's own limit and idle timeout are backstops behind it (server.ts)
-    maxClients: smtp.maxConnections * 2,
-    maxRecipients: smtp.maxRecipients,
-    socketTimeout: smtp.idleTimeout * 2,
-    closeTimeout: 100,
-    logger: false,
     onConnect: sessions.onConnect.bind(sessions),
     onClose: sessions.onClose.bind(sessions),
     onRcptTo: sessions.onRcptTo.bind(sessions),

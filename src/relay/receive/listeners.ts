@@ -5,7 +5,9 @@
 // them get their reply. What a message then becomes is the listener's business (`accept`).
 // May touch: the servers it makes and the streams it is given.
 import { SMTPServer } from 'smtp-server';
+import type { RelayConfig } from '../../config/types.ts';
 import type { HostPort } from '../../util/units.ts';
+import type { TlsMaterial } from './tls.ts';
 import { dataRefusal, MessageCollector } from './message.ts';
 import type { ProxyProtocolGate } from './proxy.ts';
 
@@ -51,6 +53,32 @@ export class DataReception {
     const deadline = Date.now() + graceMs;
     while (this.inFlight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
   }
+}
+
+/**
+ * The smtp-server settings every listener shares: name, SIZE, STARTTLS, our own enhanced codes,
+ * no DSN or REQUIRETLS, no reverse lookups (the session knows the address it needs). Admission
+ * (admission.ts) decides who gets a slot and ends idle and slow sessions; the library's own limit
+ * and idle timeout are only backstops behind it (its limit also counts connections still waiting
+ * for admission, which must not crowd out a relay network client).
+ */
+export function sharedServerOptions(smtp: RelayConfig['smtp'], tls: TlsMaterial, banner: string) {
+  return {
+    name: smtp.hostname,
+    banner,
+    size: smtp.maxMessageSize,
+    key: tls.key,
+    cert: tls.cert,
+    hideENHANCEDSTATUSCODES: false,
+    hideDSN: true,
+    hideREQUIRETLS: true,
+    disableReverseLookup: true,
+    maxClients: smtp.maxConnections * 2,
+    maxRecipients: smtp.maxRecipients,
+    socketTimeout: smtp.idleTimeout * 2,
+    closeTimeout: 100, // a closing listener first waits for messages being received, then ends idle sessions with 421
+    logger: false,
+  };
 }
 
 /** One smtp-server per address, each behind the PROXY gate; resolves once all listen, with the ports they got. */

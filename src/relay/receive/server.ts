@@ -11,7 +11,7 @@ import type { SMTPServer, SMTPServerSession } from 'smtp-server';
 import { formatHostPort, type HostPort } from '../../util/units.ts';
 import { cidrList, inList, plainAddress } from '../../util/network.ts';
 import { accept, type Intake } from './accept.ts';
-import { DataReception, listenAll } from './listeners.ts';
+import { DataReception, listenAll, sharedServerOptions } from './listeners.ts';
 import { ProxyProtocolGate } from './proxy.ts';
 import { checkRecipient, RELAY_DENIED } from './policy.ts';
 import { ConnectionAdmission } from './admission.ts';
@@ -45,26 +45,10 @@ export async function startSmtp(intake: Intake, tls: TlsMaterial, pacer: IntakeP
   const reception = new DataReception(smtp.maxMessageSize);
 
   const options = {
-    name: smtp.hostname,
-    banner: 'mailops relay ready',
-    size: smtp.maxMessageSize,
-    key: tls.key,
-    cert: tls.cert,
+    ...sharedServerOptions(smtp, tls, 'mailops relay ready'),
     authMethods: ['PLAIN', 'LOGIN'],
     authOptional: true,
     allowInsecureAuth: false,
-    hideENHANCEDSTATUSCODES: false,
-    hideDSN: true,
-    hideREQUIRETLS: true,
-    disableReverseLookup: true,
-    // Admission (admission.ts) decides who gets a slot and ends idle and slow sessions; the
-    // library's own limit and idle timeout are only backstops behind it (its limit also counts
-    // connections still waiting for admission, which must not crowd out a relay network client)
-    maxClients: smtp.maxConnections * 2,
-    maxRecipients: smtp.maxRecipients,
-    socketTimeout: smtp.idleTimeout * 2,
-    closeTimeout: 100, // close() below first waits for messages being received, then ends idle sessions with 421
-    logger: false,
 
     onConnect(session: SMTPServerSession, callback: (err?: Error | null) => void) {
       if (closing) return callback(smtpError(421, '4.3.2', 'Service shutting down, try again later'));
