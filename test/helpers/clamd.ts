@@ -9,7 +9,7 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { eicarTestFile } from '../../src/load/inbound/world.ts';
-import { freePort } from './haproxy.ts';
+import { freePort } from './ports.ts';
 
 export const CLAMD = '/usr/sbin/clamd';
 export const EICAR_SIGNATURE = 'Eicar-Signature';

@@ -10,7 +10,7 @@ import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startDnsServer, type DnsServer, type RecordSet } from './dns-server.ts';
-import { freePort } from './haproxy.ts';
+import { freePort } from './ports.ts';
 
 export const RSPAMD = '/usr/bin/rspamd';
 

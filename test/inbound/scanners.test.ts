@@ -10,7 +10,7 @@ import { RspamdScanner, verdictOf } from '../../src/relay/inbound/scanners/rspam
 import type { ScanMeta, ScanVerdict } from '../../src/relay/inbound/scan.ts';
 import { eicarTestFile as eicar } from '../../src/load/inbound/world.ts';
 import { EICAR_SIGNATURE, startClamd, type TestClamd } from '../helpers/clamd.ts';
-import { freePort } from '../helpers/haproxy.ts';
+import { freePort } from '../helpers/ports.ts';
 import { GTUBE, startRspamd, type TestRspamd } from '../helpers/rspamd.ts';
 import { until } from '../helpers/wait.ts';
 

@@ -14,7 +14,7 @@ import { readScenarioFile } from '../../src/load/scenario/load.ts';
 import { parseScenario } from '../../src/load/scenario/parse.ts';
 import { startClamd, type TestClamd } from '../helpers/clamd.ts';
 import { runCli } from '../helpers/cli.ts';
-import { freePort } from '../helpers/haproxy.ts';
+import { freePort } from '../helpers/ports.ts';
 import { startReceiver, type Receiver } from '../helpers/receiver.ts';
 import { startTestRelay, type TestRelay } from '../helpers/relay.ts';
 
