@@ -84,6 +84,7 @@ export async function startInbound(deps: InboundDependencies): Promise<InboundLi
     }),
     authentication: new MessageAuthentication(inbound.auth, smtp.hostname, dns),
     scanners: deps.scanners ?? kept,
+    verifiedName: (ip) => dns.verifiedName(ip),
     stats,
   });
   const proxyGate = new ProxyProtocolGate(smtp.proxy, log);

@@ -61,6 +61,8 @@ export interface InboundSessionOptions {
   authentication: MessageAuthentication;
   /** The content scanners (inbound/scanners/), asked at end of DATA in this order; empty: none. */
   scanners: ContentScanner[];
+  /** The client's forward-confirmed reverse name, if any (cached per address): the scanners weigh it. */
+  verifiedName: (ip: string) => Promise<string | undefined>;
   stats: InboundStats;
 }
 
@@ -79,6 +81,7 @@ export class InboundSessions {
   private readonly greylist: Greylist;
   private readonly authentication: MessageAuthentication;
   private readonly scanners: ContentScanner[];
+  private readonly verifiedName: (ip: string) => Promise<string | undefined>;
   readonly stats: InboundStats;
   private readonly screened = new WeakMap<SMTPServerSession, Screened>();
   /** Set once the listener closes: new sessions get 421. */
@@ -98,6 +101,7 @@ export class InboundSessions {
     this.greylist = options.greylist;
     this.authentication = options.authentication;
     this.scanners = options.scanners;
+    this.verifiedName = options.verifiedName;
     this.stats = options.stats;
     this.reception = new DataReception(options.config.smtp.maxMessageSize);
   }
@@ -178,7 +182,8 @@ export class InboundSessions {
     const message = withoutForgedResults(received, this.config.smtp.hostname);
     const [auth, scanned] = await Promise.all([
       this.authentication.enabled ? this.authentication.judge(message, { ip, helo, sender }).catch((err: Error) => err) : undefined,
-      this.scanners.length ? scanMessage(this.scanners, message, { client: ip, helo, sender, recipients }, this.inbound.scan.onError) : undefined,
+      this.scanners.length ? this.verifiedName(ip).catch(() => undefined).then((hostname) =>
+        scanMessage(this.scanners, message, { client: ip, helo, hostname, sender, recipients }, this.inbound.scan.onError)) : undefined,
     ]);
     const fields = { client: ip, from: sender, rcpt: recipients };
     if (auth instanceof Error) {
