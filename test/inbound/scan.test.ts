@@ -39,7 +39,8 @@ test('a scanner\'s reject is the reply to DATA (nothing delivered); accepted mai
   const [arrival] = await mx.mailbox.waitFor(1);
   assert.match(arrival.text, /^X-Spam-Score: 0\.5\r\nX-Spam-Status: No\r\n/m);
   assert.equal(mx.mailbox.attempts.length, 1, 'the rejected message was never accepted, so never delivered or dropped');
-  assert.deepEqual(scanner.seen[1].meta, { client: '127.0.0.1', helo: 'mta.sender.test', sender: 'friend@sender.test', recipients: [`alice@${LOCAL}`, `bob@${LOCAL}`] });
+  // 127.0.0.1 has no forward-confirmed name in the test's DNS
+  assert.deepEqual(scanner.seen[1].meta, { client: '127.0.0.1', helo: 'mta.sender.test', hostname: undefined, sender: 'friend@sender.test', recipients: [`alice@${LOCAL}`, `bob@${LOCAL}`] });
   assert.equal(mx.relay.inbound!.stats.refused.scanReject, 1);
 });
 
