@@ -87,13 +87,28 @@ export async function startRelay(config: RelayConfig, options: RelayOptions = {}
   const pacer = new IntakePacer(lanes[lanes.length - 1], metrics.loopDelay);
   const authGuard = new AuthGuard(config.smtp.authFailures, metrics.auth, log);
   const smtp = await startSmtp(intake, tls, pacer, authGuard);
-  const inbound = config.inbound ? await startInbound({ config, intake, log, tls, cluster, ...options.inbound }) : undefined;
+  // a listener that cannot start (its address in use) must not leave the others open: the start
+  // fails with the error and the process can exit
+  const failedStart = async (err: unknown): Promise<never> => {
+    await smtp.close(0);
+    pacer.close();
+    await cluster?.stop();
+    await preparer.pool?.close();
+    await spool.close();
+    await logs.close();
+    throw err;
+  };
+  const inbound = config.inbound ? await startInbound({ config, intake, log, tls, cluster, ...options.inbound }).catch(failedStart) : undefined;
   let smtpClosed: Promise<void> | undefined;
   const closeSmtp = () => (smtpClosed ??= Promise.all([smtp.close(10_000), inbound?.close(10_000)]).then(() => {}));
   const drain = new Drain({ spool, log, closeIntake: closeSmtp, stop: () => node.stop() });
   const adminToken = newAdminToken();
   const access = new ApiAccess({ httpToken: config.http.token, adminToken, adminFile: adminTokenPath(config.spool.dir), tenants });
-  const api = await startApi({ ...intake, scheduler, dispatcher, bounces, access, drain, cluster, logs, inbound, startedAt: Date.now() }, config.http.listen);
+  const api = await startApi({ ...intake, scheduler, dispatcher, bounces, access, drain, cluster, logs, inbound, startedAt: Date.now() }, config.http.listen)
+    .catch(async (err) => {
+      await inbound?.close(0);
+      return failedStart(err);
+    });
   cluster?.join({ api: config.cluster?.advertise ?? `http://${formatHostPort(api.address)}`, smtp: smtp.addresses.map(formatHostPort) });
   writeLocalAdmin(config.spool.dir, { node: localNodeUrl(api.address), token: adminToken });
   const reclaim = setInterval(() => spool.reclaim(RECLAIM_PAGES), RECLAIM_EVERY_MS);
