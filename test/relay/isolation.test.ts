@@ -8,7 +8,8 @@ import { startReceiver } from '../helpers/receiver.ts';
 import { startTestRelay } from '../helpers/relay.ts';
 
 test('transactional mail is delivered promptly while thousands of bulk messages wait for the same destination', { timeout: 90_000 }, async (t) => {
-  const receiver = await startReceiver({ dataDelayMs: 20 });
+  // 50 ms per message over 6 connections: the backlog drains at about 120/s, far slower than it is injected
+  const receiver = await startReceiver({ dataDelayMs: 50 });
   const relay = await startTestRelay('delivery:\n  maxConnectionsPerDestination: 6\n', { smarthost: receiver.address });
   t.after(async () => { await relay.stop(); await receiver.close(); });
   const transport = nodemailer.createTransport({ host: '127.0.0.1', port: relay.smtpPort, pool: true, maxConnections: 8, maxMessages: Infinity, ignoreTLS: true });
@@ -42,7 +43,7 @@ test('transactional mail is delivered promptly while thousands of bulk messages 
   const backlog = bulkWaiting();
   t.diagnostic(`transactional 250-to-arrival ms: ${latencies.join(', ')}; bulk still waiting afterwards: ${backlog}`);
   assert.ok(backlog > 1000, `bulk was still draining (${backlog} waiting) when the last reminder arrived`);
-  // With 20 ms per message at the receiver, a reminder queued behind the bulk backlog would wait
+  // With 50 ms per message at the receiver, a reminder queued behind the bulk backlog would wait
   // many seconds; on its reserved slots it waits for one transaction at most.
   assert.ok(Math.max(...latencies) < 1000, `slowest reminder took ${Math.max(...latencies)} ms`);
 });

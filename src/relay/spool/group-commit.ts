@@ -60,6 +60,8 @@ interface Committed { item: Pending; ok: boolean; value: unknown; seq: number }
 const MAX_SYNCS_IN_FLIGHT = 2;
 /** The most work (ms) one transaction may take of the event loop before the rest of its batch waits a turn. */
 const SLICE_MS = 4;
+/** A slice runs at least this many operations: a small batch is one transaction, however slow the machine is that moment. */
+const MIN_SLICE_OPS = 16;
 
 export class GroupCommit {
   private pending: Pending[] = [];
@@ -176,7 +178,7 @@ export class GroupCommit {
 
   /**
    * Runs and commits the front of `batch` (all of it, or as much as `sliceMs` of work allows, at
-   * least one operation) and takes what it ran off the array; when the commit itself fails,
+   * least MIN_SLICE_OPS operations) and takes what it ran off the array; when the commit itself fails,
    * every operation it ran is rejected (undefined).
    */
   private commitBatch(batch: Pending[], sliceMs = Infinity): Committed[] | undefined {
@@ -184,7 +186,7 @@ export class GroupCommit {
     let ran = batch.length;
     try {
       const deadline = started + sliceMs;
-      const first = this.execute(batch, 1, deadline);
+      const first = this.execute(batch, MIN_SLICE_OPS, deadline);
       const done = typeof first === 'number' ? this.execute(batch, first, deadline, true) as Committed[] : first;
       ran = done.length;
       this.commits++;
