@@ -73,9 +73,10 @@ try {
     const rows = await store.query({ tenant: `tenant-${7 + i}`, since: end - 3_600_000 }, 100);
     return `[${rows.length} rows]`;
   });
+  // recipients that have mail: a sample of the store's, picked before the timing
+  const recipients = (await pg.query('SELECT rcpt FROM mailops_log TABLESAMPLE SYSTEM (0.1) LIMIT 5')).map((r) => String(r.rcpt));
   await time('a recipient\'s history (newest 100 records, all days)', async (i) => {
-    const user = 12345 + i * 1000;
-    const rows = await store.query({ recipient: `user${user}@${['gmail.com', 'yahoo.com', 'outlook.com', 'gmx.de', 'web.de', 't-online.de', 'icloud.com', 'example.net'][user % 8]}` }, 100);
+    const rows = await store.query({ recipient: recipients[i % recipients.length] }, 100);
     return `[${rows.length} rows]`;
   });
   const yesterday = Date.UTC(new Date(end - DAY).getUTCFullYear(), new Date(end - DAY).getUTCMonth(), new Date(end - DAY).getUTCDate());

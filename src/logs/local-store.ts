@@ -135,7 +135,8 @@ export class LocalStore {
    * caller can tell how many of them had not been shipped yet.
    */
   trimStep(cutoff: number, maxBytes: number): { from: number; to: number } | undefined {
-    let to = Number(this.db.prepare('SELECT max(seq) AS s FROM (SELECT seq FROM records WHERE time < ? ORDER BY seq LIMIT ?)').get(cutoff, TRIM_SLICE)?.s ?? 0);
+    // rows are numbered in time order: the old ones are at the front (a look at the first slice, never a scan)
+    let to = Number(this.db.prepare('SELECT max(seq) AS s FROM (SELECT seq, time FROM records ORDER BY seq LIMIT ?) WHERE time < ?').get(TRIM_SLICE, cutoff)?.s ?? 0);
     if (!to && this.bytes() > maxBytes) {
       to = Number(this.db.prepare('SELECT max(seq) AS s FROM (SELECT seq FROM records ORDER BY seq LIMIT ?)').get(TRIM_SLICE)?.s ?? 0);
     }

@@ -18,6 +18,12 @@ const RETRY_MIN_MS = 250;
 const RETRY_MAX_MS = 5000;
 /** Caught up: look again after this long even without news of new rows. */
 const IDLE_MS = 1000;
+/**
+ * After a batch that was not full, rows gather this long before the next one goes: fewer, larger
+ * transactions (each costs PostgreSQL a commit and the node a round trip) for a delay nobody
+ * waits on (live followers get records from the nodes, not from the store).
+ */
+const GATHER_MS = 1000;
 
 export interface ShipperStatus {
   state: 'starting' | 'up' | 'down';
@@ -55,7 +61,7 @@ export class Shipper {
   private nextMaintain = 0;
   private wake?: () => void;
   private kicked = false;
-  /** False while waiting to try PostgreSQL again: new rows must not hasten a reconnection. */
+  /** False while waiting a fixed time (to try PostgreSQL again, to gather a batch): new rows do not cut it short. */
   private wakeOnKick = true;
   private stopAt?: number;
   private running?: Promise<void>;
@@ -101,10 +107,10 @@ export class Shipper {
     };
   }
 
-  /** Waits `ms`, or less when new rows come (at once if they came while a batch was under way), unless `forRetry`. */
-  private pause(ms: number, forRetry = false): Promise<void> {
-    this.wakeOnKick = !forRetry;
-    if (this.kicked && !forRetry) {
+  /** Waits `ms`, or less when new rows come (at once if they came while a batch was under way), unless `fixed`. */
+  private pause(ms: number, fixed = false): Promise<void> {
+    this.wakeOnKick = !fixed;
+    if (this.kicked && !fixed) {
       this.kicked = false;
       return Promise.resolve();
     }
@@ -142,7 +148,7 @@ export class Shipper {
         this.shipped += keep.length;
         this.batches++;
         retry = RETRY_MIN_MS;
-        if (rows.length < this.config.batch && this.stopAt === undefined) await this.pause(IDLE_MS); // caught up: the next batch comes with a kick
+        if (rows.length < this.config.batch && this.stopAt === undefined) await this.pause(GATHER_MS, true);
       } catch (err) {
         this.down(err as Error);
         if (this.stopAt !== undefined) break;
