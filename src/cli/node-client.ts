@@ -93,6 +93,15 @@ export async function callNode(options: NodeOptions, path: string, body?: unknow
  */
 export async function onNodes<O extends NodeOptions>(options: O, mode: 'each' | 'one', action: (options: O) => Promise<void>): Promise<void> {
   if (!options.cluster) return action(options);
+  const up = await liveNodes({ ...options, cluster: options.cluster });
+  for (const n of mode === 'one' ? up.slice(0, 1) : up) {
+    if (!options.json && mode === 'each') process.stdout.write(`== node ${n.node} (${n.api})\n`);
+    await action({ ...options, cluster: undefined, node: n.api });
+  }
+}
+
+/** The nodes of --cluster's registry that beat (those that do not are named on stderr); none is a usage error. */
+export async function liveNodes(options: NodeOptions & { cluster: string }) {
   if (options.node || options.spool) throw new ConfigError('--cluster: finds the nodes itself; leave out --node and --spool');
   const { listNodes } = await import('../relay/cluster/registry.ts');
   let nodes;
@@ -101,11 +110,8 @@ export async function onNodes<O extends NodeOptions>(options: O, mode: 'each' | 
   } catch (err) {
     throw new ConfigError(`--cluster: ${(err as Error).message}`);
   }
-  const up = nodes.filter((n) => n.up);
   for (const down of nodes.filter((n) => !n.up)) process.stderr.write(`mailops: node ${down.node} (${down.api}) is down: last beat ${down.lastBeat}\n`);
+  const up = nodes.filter((n) => n.up);
   if (up.length === 0) throw new ConfigError(`--cluster ${options.cluster}: no node is up`);
-  for (const n of mode === 'one' ? up.slice(0, 1) : up) {
-    if (!options.json && mode === 'each') process.stdout.write(`== node ${n.node} (${n.api})\n`);
-    await action({ ...options, cluster: undefined, node: n.api });
-  }
+  return up;
 }

@@ -7,7 +7,7 @@
 // here first, so that a bad one is a usage error naming its flag (exit 2).
 // May touch: standard output; HTTP calls to nodes.
 import { ConfigError } from '../config/errors.ts';
-import { callNode, nodeTarget, type NodeOptions } from '../cli/node-client.ts';
+import { callNode, liveNodes, nodeTarget, type NodeOptions } from '../cli/node-client.ts';
 import { formatDuration, parseDuration } from '../util/units.ts';
 import { FILTER_PARAMS, FilterError, parseFilter } from './filter.ts';
 import type { LogRecord } from './record.ts';
@@ -44,18 +44,7 @@ function limitOf(options: LogsOptions, fallback: number): string {
 /** The nodes a command talks to: --cluster's that are up, else the one --node/--spool name. */
 async function nodesOf(options: LogsOptions): Promise<NodeOptions[]> {
   if (!options.cluster) return [options];
-  if (options.node || options.spool) throw new ConfigError('--cluster: finds the nodes itself; leave out --node and --spool');
-  const { listNodes } = await import('../relay/cluster/registry.ts');
-  let nodes;
-  try {
-    nodes = await listNodes(options.cluster);
-  } catch (err) {
-    throw new ConfigError(`--cluster: ${(err as Error).message}`);
-  }
-  for (const down of nodes.filter((n) => !n.up)) process.stderr.write(`mailops: node ${down.node} (${down.api}) is down: last beat ${down.lastBeat}\n`);
-  const up = nodes.filter((n) => n.up);
-  if (up.length === 0) throw new ConfigError(`--cluster ${options.cluster}: no node is up`);
-  return up.map((n) => ({ ...options, cluster: undefined, node: n.api }));
+  return (await liveNodes({ ...options, cluster: options.cluster })).map((n) => ({ ...options, cluster: undefined, node: n.api }));
 }
 
 export async function run(options: LogsOptions): Promise<void> {
