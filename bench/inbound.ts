@@ -7,7 +7,8 @@
 //              concurrent sessions of --messages in all (a session sends many, as an MTA with
 //              queued mail does); counted from the first MAIL after every greeting to the last 250,
 //              with the relay process's CPU per message; the messages are delivered on to the
-//              mailbox server and counted there.
+//              mailbox server and counted there. With --rspamd, every message is also scored by a
+//              real rspamd (Debian's, started here as the tests start it: test/helpers/rspamd.ts).
 //  idle        how many idle bot connections a node holds without hurting legitimate mail: --bots
 //              connections from many addresses that never speak (and a tenth that talk before the
 //              greeting), reconnecting 1 s after they are refused or cut, against a node whose
@@ -15,7 +16,7 @@
 //              message a second, each on a new connection (it waits for the greeting once, then is
 //              known good). Reports the bots' sessions held, what they got, the relay's RSS, and the
 //              legitimate MTA's connect-to-250 times without and with the bots.
-// Usage: node_modules/.bin/node bench/inbound.ts [--part throughput|idle|both] [--messages 4000]
+// Usage: node_modules/.bin/node bench/inbound.ts [--part throughput|idle|both] [--rspamd] [--messages 4000]
 //        [--clients 20] [--bots 900] [--max-connections 1000] [--seconds 40]
 import { spawn, type ChildProcess } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
@@ -29,6 +30,7 @@ import { startDnsServer, type DnsServer } from '../src/util/dns-server.ts';
 import { startSeqReceiver, type SeqReceiver } from './lib/seq-mail.ts';
 import { freePort } from '../test/helpers/ports.ts';
 import { cpuSeconds, rssMb } from './lib/proc.ts';
+import { startRspamd } from '../test/helpers/rspamd.ts';
 
 const args = process.argv.slice(2);
 const option = (name: string, fallback: string) => {
@@ -41,6 +43,7 @@ const CLIENTS = Number(option('clients', '20'));
 const BOTS = Number(option('bots', '900'));
 const MAX_CONNECTIONS = Number(option('max-connections', '1000'));
 const SECONDS = Number(option('seconds', '40'));
+const RSPAMD = args.includes('--rspamd');
 
 const MAILOPS = new URL('../bin/mailops', import.meta.url).pathname;
 const dir = mkdtempSync(join(tmpdir(), 'mailops-inbound-bench-'));
@@ -145,10 +148,11 @@ async function throughput(): Promise<void> {
     's1._domainkey.sender.bench': { TXT: [`v=DKIM1; k=rsa; p=${publicKey}`] },
   }, { ttl: 300 });
   const mailbox = await startSeqReceiver();
+  const rspamd = RSPAMD ? await startRspamd() : undefined;
   const mx = await startMx('throughput', `  greeting: { delay: 1s }
   dnsbl: { sites: ["zen.dnsbl.bench*2", "bl.dnsbl.bench*1", "wl.dnsbl.bench*-1"], threshold: 2 }
   greylist: { enabled: false }
-`, mailbox.port, dns);
+${rspamd ? `  scan: { rspamd: { url: "${rspamd.url}" } }\n` : ''}`, mailbox.port, dns);
 
   // one message per client, signed once by its sender domain (verification costs the same every time)
   const filler = `${'Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod tempor.'}\r\n`.repeat(25);
@@ -192,7 +196,8 @@ async function throughput(): Promise<void> {
   await stopMx(mx);
   mailbox.close();
   await dns.close();
-  console.log(`\n=== throughput: ${MESSAGES} messages (${Buffer.byteLength(message)} bytes, DKIM-signed), ${CLIENTS} sessions, DNSBL (3 sites) + SPF + DKIM + DMARC on ===`);
+  await rspamd?.stop();
+  console.log(`\n=== throughput: ${MESSAGES} messages (${Buffer.byteLength(message)} bytes, DKIM-signed), ${CLIENTS} sessions, DNSBL (3 sites) + SPF + DKIM + DMARC${rspamd ? ' + rspamd' : ''} on ===`);
   console.log(`accepted ${accepted} in ${seconds.toFixed(1)} s: ${(accepted / seconds).toFixed(0)} msgs/s; relay CPU ${cpu.toFixed(1)} s (${((cpu * 1000) / Math.max(1, accepted)).toFixed(2)} ms per message, ${(cpu / seconds * 100).toFixed(0)} % of one core)`);
   console.log(`delivered to the mailbox server: ${mailbox.arrived}; DNS queries answered: ${dns.queries}`);
   for (const [reply, n] of refused) console.log(`  refused ${n}: ${reply}`);
