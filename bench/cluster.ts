@@ -98,7 +98,11 @@ async function startTrio(prefix: string, yaml: string): Promise<{ nodes: Node[];
     MAILOPS_TX1_SMTP: `127.0.0.1:${nodes[1].smtp}`, MAILOPS_TX1_HTTP: `127.0.0.1:${nodes[1].http}`,
     MAILOPS_BULK1_SMTP: `127.0.0.1:${nodes[0].smtp}`, MAILOPS_BULK2_SMTP: `127.0.0.1:${nodes[1].smtp}`, MAILOPS_BULK3_SMTP: `127.0.0.1:${nodes[2].smtp}`,
   });
-  await sleep(2500); // health checks: every node UP
+  // the health checks: every node of both pools UP
+  for (let i = 0; ![...(await haproxy.states()).values()].every((state) => state.startsWith('UP')); i++) {
+    if (i > 200) throw new Error(`HAProxy never saw every node up: ${JSON.stringify([...(await haproxy.states())])}`);
+    await sleep(50);
+  }
   return { nodes, haproxy };
 }
 

@@ -31,6 +31,7 @@ import { startSeqReceiver, type SeqReceiver } from './lib/seq-mail.ts';
 import { freePort } from '../test/helpers/ports.ts';
 import { cpuSeconds, rssMb } from './lib/proc.ts';
 import { startRspamd } from '../test/helpers/rspamd.ts';
+import { RawSmtp } from '../test/helpers/smtp-client.ts';
 
 const args = process.argv.slice(2);
 const option = (name: string, fallback: string) => {
@@ -92,52 +93,6 @@ async function metrics(mx: Mx, prefix: RegExp): Promise<string[]> {
 }
 
 /** A line-reading SMTP session on a raw socket. */
-class Session {
-  private buffer = '';
-  private lines: string[] = [];
-  private wake?: () => void;
-  closed = false;
-  readonly socket: Socket;
-  constructor(socket: Socket) {
-    this.socket = socket;
-    socket.setNoDelay(true);
-    socket.on('data', (d) => {
-      this.buffer += d.toString('latin1');
-      let i: number;
-      while ((i = this.buffer.indexOf('\r\n')) !== -1) {
-        this.lines.push(this.buffer.slice(0, i));
-        this.buffer = this.buffer.slice(i + 2);
-      }
-      this.wake?.();
-    });
-    socket.on('close', () => { this.closed = true; this.wake?.(); });
-    socket.on('error', () => {});
-  }
-  static open(port: number, from: string): Promise<Session> {
-    return new Promise((resolve, reject) => {
-      const socket = connect({ port, host: '127.0.0.1', localAddress: from }, () => resolve(new Session(socket)));
-      socket.once('error', reject);
-    });
-  }
-  async reply(): Promise<string> {
-    for (;;) {
-      while (this.lines.length) {
-        const line = this.lines.shift()!;
-        if (line[3] !== '-') return line;
-      }
-      if (this.closed) return '(closed)';
-      await new Promise<void>((resolve) => (this.wake = resolve));
-      this.wake = undefined;
-    }
-  }
-  async command(line: string): Promise<string> {
-    this.socket.write(`${line}\r\n`);
-    return this.reply();
-  }
-  close(): void {
-    this.socket.destroy();
-  }
-}
 
 async function throughput(): Promise<void> {
   const keys = generateKeyPairSync('rsa', { modulusLength: 2048 });
@@ -161,7 +116,7 @@ ${rspamd ? `  scan: { rspamd: { url: "${rspamd.url}" } }\n` : ''}`, mailbox.port
   const message = `${signature.signatures}${unsigned}.\r\n`;
 
   const sessions = await Promise.all(Array.from({ length: CLIENTS }, async (_, i) => {
-    const s = await Session.open(mx.port, `127.0.5.${i + 1}`);
+    const s = await RawSmtp.open(mx.port, '127.0.0.1', `127.0.5.${i + 1}`);
     const greeting = await s.reply();
     if (!greeting.startsWith('220')) throw new Error(`client ${i}: ${greeting}`);
     await s.command('EHLO mta.sender.bench');
@@ -178,7 +133,7 @@ ${rspamd ? `  scan: { rspamd: { url: "${rspamd.url}" } }\n` : ''}`, mailbox.port
       const replies = [await s.command('MAIL FROM:<news@sender.bench>'), await s.command(`RCPT TO:<reader${n}@mx.bench>`), await s.command('DATA')];
       let final = replies.find((r) => !/^(250|354)/.test(r));
       if (!final) {
-        s.socket.write(message);
+        s.send(message);
         final = await s.reply();
       }
       if (final.startsWith('250')) accepted++;
@@ -218,13 +173,13 @@ async function idle(): Promise<void> {
     for (let i = 0; i < count; i++) {
       const t0 = performance.now();
       try {
-        const s = await Session.open(mx.port, '127.0.9.1');
+        const s = await RawSmtp.open(mx.port, '127.0.0.1', '127.0.9.1');
         const replies = [await s.reply(), await s.command('EHLO mta.friend.bench'), await s.command('MAIL FROM:<friend@friend.bench>'),
           await s.command('RCPT TO:<reader@mx.bench>'), await s.command('DATA')];
         const bad = replies.find((r) => !/^(220|250|354)/.test(r));
         if (bad) failed.push(bad);
         else {
-          s.socket.write('From: <friend@friend.bench>\r\nSubject: hi\r\n\r\nhello\r\n.\r\n');
+          s.send('From: <friend@friend.bench>\r\nSubject: hi\r\n\r\nhello\r\n.\r\n');
           const final = await s.reply();
           if (final.startsWith('250')) ms.push(performance.now() - t0);
           else failed.push(final);

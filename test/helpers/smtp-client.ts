@@ -15,6 +15,7 @@ export class RawSmtp {
 
   private constructor(socket: Socket) {
     this.socket = socket;
+    socket.setNoDelay(true); // each command goes out as written (a benchmark's too)
     this.read(socket);
   }
 
