@@ -8,7 +8,8 @@
 // acknowledged, what the relays themselves reported as recovered in flight at each start, and the
 // window between a receiver's 250 and the relay's record of it that the duplicates per kill and
 // the delivery rate imply.
-// The client and the receiver are raw sockets in this process (cheap enough not to be the limit);
+// The client is raw sockets in this process; the receiver too, on a thread of its own (a real
+// receiver is a server of its own, and one that answers late widens the window this measures);
 // each message carries its sequence number in an X-Seq header; lane: the default (member), which
 // intake pacing does not hold back. Figures into docs/relay.md (Benchmarks).
 // Usage: node_modules/.bin/node bench/kill-duplicates.ts [CYCLES] [RATE] [CONNECTIONS] [SEED]
@@ -35,7 +36,7 @@ const random = () => {
   return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
 };
 // --- the receiver: accepts everything, counts arrivals per sequence number ---------------------
-const receiver = await startSeqReceiver();
+const receiver = await startSeqReceiver({ thread: true });
 const receiverPort = receiver.port;
 
 // --- the relay --------------------------------------------------------------------------------

@@ -17,6 +17,8 @@
 #      own, as an application server does, for DURING seconds (default 150) while another process
 #      injects the newsletter; `together` sends all lanes from one load process (the newsletter's
 #      generation then delays the reminders inside the load generator too).
+#      RELAY_NODE_ARGS: extra Node options for the relay alone (e.g. --cpu-prof --cpu-prof-dir=DIR)
+#      BULK_RATE: the newsletter's injection rate in msgs/s (default max: as fast as the relay answers)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MODE=${1:-separate}
@@ -51,7 +53,7 @@ $lanes
 YAML
 smarthost=()
 [ "$MODE" = smarthost ] && smarthost=(--smarthost 127.0.0.1:$SINK_SMTP)
-"$NODE" bin/mailops relay start --config "$work/relay.yaml" --smtp 127.0.0.1:$BASE --http 127.0.0.1:$((BASE + 1)) --spool "$work/spool" "${smarthost[@]}" > "$work/relay.log" 2>&1 &
+"$NODE" ${RELAY_NODE_ARGS:-} bin/mailops relay start --config "$work/relay.yaml" --smtp 127.0.0.1:$BASE --http 127.0.0.1:$((BASE + 1)) --spool "$work/spool" "${smarthost[@]}" > "$work/relay.log" 2>&1 &
 relay_pid=$!; pids+=("$relay_pid")
 wait_for_line "$work/relay.log" '"listening"'
 
@@ -61,7 +63,7 @@ sed "s/^drainTimeout:.*/drainTimeout: ${DRAIN}s/" scenarios/reminders-during-new
 SENDERS=${SENDERS:-apart}
 DURING=${DURING:-150}
 # the newsletter alone, for the process that injects it when the reminders come from another
-grep -v -E '^(transactional|member):' "$work/scenario.yaml" > "$work/scenario-bulk.yaml"
+grep -v -E '^(transactional|member):' "$work/scenario.yaml" | sed "s/^rate:.*/rate: ${BULK_RATE:-max}/" > "$work/scenario-bulk.yaml"
 
 phase() { # NAME [--scenario FILE] ARGS... : runs one load phase, prints its lanes' arrival from report.json
   local name=$1; shift
@@ -102,14 +104,18 @@ phase() { # NAME [--scenario FILE] ARGS... : runs one load phase, prints its lan
 echo "mode $MODE, bulk $BULK, baseline ${BASELINE}s, drain ${DRAIN}s, senders $SENDERS"
 phase baseline --messages 0 --duration ${BASELINE}s
 if [ "$SENDERS" = together ]; then
+  curl -s http://127.0.0.1:$((BASE + 1))/metrics > "$work/metrics-before.txt"; during_start=$(date +%s%3N)
   phase bulk --messages "$BULK"
+  curl -s http://127.0.0.1:$((BASE + 1))/metrics > "$work/metrics-after.txt"; during_end=$(date +%s%3N)
 else
   # the newsletter from one process; the reminders from another for DURING seconds inside its injection
   "$NODE" bin/mailops load newsletter --scenario "$work/scenario-bulk.yaml" --target smtp://127.0.0.1:$BASE --sink http://127.0.0.1:$SINK_HTTP \
     --sink-reset --report "$work/reports-newsletter" --messages "$BULK" > "$work/load-newsletter.log" 2>&1 &
   newsletter=$!; pids+=("$newsletter")
   sleep 5
+  curl -s http://127.0.0.1:$((BASE + 1))/metrics > "$work/metrics-before.txt"; during_start=$(date +%s%3N)
   phase bulk --keep-sink --messages 0 --duration ${DURING}s
+  curl -s http://127.0.0.1:$((BASE + 1))/metrics > "$work/metrics-after.txt"; during_end=$(date +%s%3N)
   if kill -0 "$newsletter" 2>/dev/null; then echo "  (the newsletter was still being injected when the reminders' ${DURING} s ended: they ran alongside it throughout)"
   else echo "  WARNING: the newsletter's injection ended before the reminders' ${DURING} s did: lower DURING or raise BULK"; fi
   wait "$newsletter" || true
@@ -125,13 +131,26 @@ fi
 ' "$work/baseline.json" "$work/bulk.json"
 echo "relay queue after the run: $(curl -s http://127.0.0.1:$((BASE + 1))/api/v1/queue)"
 echo "spool fsyncs: $(curl -s http://127.0.0.1:$((BASE + 1))/metrics | awk -F'[ {}=\"]+' '/^mailops_spool_sync_seconds_bucket/ { le[$3] = $4 } /^mailops_spool_sync_seconds_count/ { n = $2 } END { printf "%d, <= 10 ms %.1f %%, <= 100 ms %.1f %%, <= 500 ms %.2f %%", n, 100 * le["0.01"] / n, 100 * le["0.1"] / n, 100 * le["0.5"] / n }')"
-# quantiles from a Prometheus histogram of /metrics: NAME SELECTOR
-hq() {
-  curl -s http://127.0.0.1:$((BASE + 1))/metrics | awk -v name="$1" -v sel="$2" -F'[ {}]+' '
-    index($0, name "_bucket{") == 1 && index($0, sel) { split($0, a, "le=\""); split(a[2], b, "\""); le[++n] = b[1]; c[n] = $NF }
-    END { for (q = 1; q <= 3; q++) { want = (q == 1 ? 0.5 : q == 2 ? 0.99 : 1) * c[n]; for (i = 1; i <= n; i++) if (c[i] >= want) { printf "%s%s", (q > 1 ? " / " : ""), (le[i] == "+Inf" ? "inf" : le[i] * 1000 " ms"); break } } }'
-}
-echo "relay 250 after DATA p50 / p99 / max by lane: transactional $(hq mailops_answer_seconds 'lane="transactional"'), bulk $(hq mailops_answer_seconds 'lane="bulk"')"
-echo "relay event loop, worst delay per 100 ms window p50 / p99 / max: $(hq mailops_event_loop_delay_seconds '')"
-echo "spool transactions holding the loop p50 / p99 / max: $(hq mailops_spool_commit_seconds '')"
+# the relay's own view from /metrics over the reminders' phase alongside the newsletter (the
+# difference of two snapshots)
+window=("$work/metrics-before.txt" "$work/metrics-after.txt")
+over="over the phase with the newsletter ($(( (during_end - during_start) / 1000 )) s)"
+"$NODE" -e '
+  const fs = require("fs");
+  const [before, after, over, ms] = process.argv.slice(1);
+  const parse = (file) => { const m = new Map(); for (const l of fs.readFileSync(file, "utf8").split("\n")) { const i = l.lastIndexOf(" "); if (i > 0 && !l.startsWith("#")) m.set(l.slice(0, i), Number(l.slice(i + 1))); } return m; };
+  const a = parse(before), b = parse(after);
+  const delta = (k) => (b.get(k) ?? 0) - (a.get(k) ?? 0);
+  const hq = (name, sel) => { // p50 / p99 / max (bucket upper bounds) of the histogram difference
+    const buckets = [...b.keys()].filter((k) => k.startsWith(name + "_bucket{") && k.includes(sel)).map((k) => [k.match(/le="([^"]+)"/)[1], delta(k)]);
+    const n = buckets.at(-1)[1];
+    return [0.5, 0.99, 1].map((q) => { const hit = buckets.find(([, c]) => c >= q * n); return hit[0] === "+Inf" ? "inf" : `${Number(hit[0]) * 1000} ms`; }).join(" / ");
+  };
+  console.log(`relay, ${over}:`);
+  console.log(`  250 after DATA p50 / p99 / max: transactional ${hq("mailops_answer_seconds", "lane=\"transactional\"")}, bulk ${hq("mailops_answer_seconds", "lane=\"bulk\"")}`);
+  console.log(`  event loop, worst lateness per 100 ms window p50 / p99 / max: ${hq("mailops_event_loop_delay_seconds", "")}`);
+  console.log(`  spool transactions holding the loop p50 / p99 / max: ${hq("mailops_spool_commit_seconds", "")}`);
+  const seconds = Number(ms) / 1000;
+  console.log(`  newsletter taken in: ${Math.round(delta("mailops_received_total{lane=\"bulk\"}") / seconds)} msgs/s; 250s held by intake pacing: ${delta("mailops_intake_held_total")}`);
+' "${window[@]}" "$over" "$(( during_end - during_start ))"
 echo "shaping actions: $(grep -c '"event":"shaping"' "$work/relay.log" || true); requeued (not now): $(curl -s http://127.0.0.1:$((BASE + 1))/metrics | awk '/^mailops_requeued_total/ { s += $2 } END { print s + 0 }')"

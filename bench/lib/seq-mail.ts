@@ -4,6 +4,7 @@
 // arrivals per number, open connections per client address and, when asked, arrival times. Both
 // are cheap enough not to be what a benchmark measures.
 import { connect, createServer, type Server, type Socket } from 'node:net';
+import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 
 const MAX_SEQ = 1 << 22;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -13,7 +14,7 @@ export interface SeqReceiver {
   port: number;
   /** Deliveries per sequence number. */
   arrivals: Uint16Array;
-  arrived: number;
+  readonly arrived: number;
   /** The most connections open at once, per client address. */
   maxOpen: Map<string, number>;
   /** Arrival times (ms, performance.now()) when `times` was asked for. */
@@ -21,15 +22,56 @@ export interface SeqReceiver {
   close(): void;
 }
 
-/** Accepts everything with PIPELINING; `times`: keep each arrival's time. */
-export async function startSeqReceiver(options: { times?: boolean } = {}): Promise<SeqReceiver> {
+/**
+ * Accepts everything with PIPELINING; `times`: keep each arrival's time. `thread`: the receiver
+ * runs on a thread of its own, as a real receiver is a server of its own: its replies then do not
+ * wait behind the clients' work in this process (a kill -9 benchmark's duplicates are the
+ * deliveries between the relay's final dot and its record of the 250, so a receiver slow to
+ * answer would count against the relay). Arrival counts are shared memory; no `times` or
+ * `maxOpen` there.
+ */
+export async function startSeqReceiver(options: { times?: boolean; thread?: boolean } = {}): Promise<SeqReceiver> {
+  if (options.thread) return startThreadReceiver();
+  let arrived = 0;
+  const r: SeqReceiver = { port: 0, arrivals: new Uint16Array(MAX_SEQ), get arrived() { return arrived; }, maxOpen: new Map(), times: [], close: () => server.close() };
+  const server = seqServer(r.arrivals, () => {
+    arrived++;
+    if (options.times) r.times.push(performance.now());
+  }, r.maxOpen);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  r.port = (server.address() as { port: number }).port;
+  return r;
+}
+
+async function startThreadReceiver(): Promise<SeqReceiver> {
+  const arrivals = new Uint16Array(new SharedArrayBuffer(MAX_SEQ * 2));
+  const count = new Int32Array(new SharedArrayBuffer(4));
+  const worker = new Worker(new URL(import.meta.url), { workerData: { seqReceiver: { arrivals, count } } });
+  const port = await new Promise<number>((resolve, reject) => {
+    worker.once('message', resolve);
+    worker.once('error', reject);
+  });
+  return {
+    port, arrivals, get arrived() { return Atomics.load(count, 0); }, maxOpen: new Map(), times: [],
+    close: () => void worker.terminate(),
+  };
+}
+
+// this module as the receiver's thread (startThreadReceiver)
+if (!isMainThread && (workerData as { seqReceiver?: unknown })?.seqReceiver) {
+  const { arrivals, count } = (workerData as { seqReceiver: { arrivals: Uint16Array; count: Int32Array } }).seqReceiver;
+  const server = seqServer(arrivals, () => Atomics.add(count, 0, 1), new Map());
+  server.listen(0, '127.0.0.1', () => parentPort!.postMessage((server.address() as { port: number }).port));
+}
+
+/** The receiver's server: counts each arrival by its X-Seq (and calls `arrived`), and connections per client address. */
+function seqServer(arrivals: Uint16Array, arrived: () => void, maxOpen: Map<string, number>): Server {
   const open = new Map<string, number>();
-  const r: SeqReceiver = { port: 0, arrivals: new Uint16Array(MAX_SEQ), arrived: 0, maxOpen: new Map(), times: [], close: () => server.close() };
-  const server: Server = createServer((socket) => {
+  return createServer((socket) => {
     const client = socket.remoteAddress ?? '?';
     const now = (open.get(client) ?? 0) + 1;
     open.set(client, now);
-    if (now > (r.maxOpen.get(client) ?? 0)) r.maxOpen.set(client, now);
+    if (now > (maxOpen.get(client) ?? 0)) maxOpen.set(client, now);
     socket.once('close', () => open.set(client, (open.get(client) ?? 1) - 1));
     socket.setNoDelay(true);
     let buffer = '';
@@ -44,9 +86,8 @@ export async function startSeqReceiver(options: { times?: boolean } = {}): Promi
           const end = buffer.indexOf('\r\n.\r\n');
           if (end < 0) break;
           const seq = /X-Seq: (\d+)/.exec(buffer.slice(0, Math.min(end, 1000)))?.[1];
-          if (seq !== undefined) r.arrivals[Number(seq)]++;
-          r.arrived++;
-          if (options.times) r.times.push(performance.now());
+          if (seq !== undefined) Atomics.add(arrivals, Number(seq), 1);
+          arrived();
           buffer = buffer.slice(end + 5);
           inData = false;
           out += '250 2.0.0 Ok: queued\r\n';
@@ -69,9 +110,6 @@ export async function startSeqReceiver(options: { times?: boolean } = {}): Promi
     });
     socket.on('error', () => {});
   });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  r.port = (server.address() as { port: number }).port;
-  return r;
 }
 
 /** Replies off one socket, one multi-line reply at a time. */

@@ -73,10 +73,20 @@ export class ConnectionMetrics {
   stressEntered = 0;
 }
 
+/** The intake pacer's view (receive/pacing.ts): the loop's worst delays, and the lowest lane's pace. */
+export class PacingMetrics {
+  /** The worst event-loop delay (ms) of each window: what every session waited at most. */
+  readonly loopDelay = new Histogram();
+  /** Answers per second the lowest lane gets while paced; 0 while not paced. */
+  rate = 0;
+  /** Lowest-lane answers held back now, and all that were. */
+  held = 0;
+  heldTotal = 0;
+}
+
 export class Metrics {
   readonly lanes = new Map<string, LaneMetrics>();
-  /** The worst event-loop delay (ms) of each of the intake pacer's windows: what every session waited at most. */
-  readonly loopDelay = new Histogram();
+  readonly pacing = new PacingMetrics();
   readonly auth = new AuthMetrics();
   readonly connections = new ConnectionMetrics();
 

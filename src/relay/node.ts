@@ -75,7 +75,9 @@ export async function startRelay(config: RelayConfig, options: RelayOptions = {}
   const signals = new LaneSignals();
   // a committed message wakes its lane at once rather than at the lane's next timer
   const preparer = { hostname: config.smtp.hostname, keys, pool: keys.size ? new SignerPool(config.dkim) : undefined };
-  const intake: Intake = { config, spool, log, metrics, committed: (lane) => signals.committed(lane), preparer, tenants };
+  // a higher lane's message, by any way in, engages the pacing of the lowest lane's intake
+  const pacer = new IntakePacer(lanes, metrics.pacing);
+  const intake: Intake = { config, spool, log, metrics, committed: (lane) => { signals.committed(lane); pacer.accepted(lane); }, preparer, tenants };
   const bounces = new Bounces(config.bounces, config.smtp.hostname, spool, log, intake, cluster);
   const outcomes = new Outcomes({ spool, metrics, log, bounces, signals });
   const shaper = new Shaper(config, log, cluster ? (path, perSecond, perHour) => cluster.rate(path, perSecond, perHour) : undefined);
@@ -84,7 +86,6 @@ export async function startRelay(config: RelayConfig, options: RelayOptions = {}
   // another node's operator resumed a domain: what this node held for it is due now, as there
   cluster?.on('resume', (domain) => void resumeDomain({ dispatcher, spool, scheduler }, domain, false));
   const tls = await tlsMaterial(config);
-  const pacer = new IntakePacer(lanes[lanes.length - 1], metrics.loopDelay);
   const authGuard = new AuthGuard(config.smtp.authFailures, metrics.auth, log);
   const smtp = await startSmtp(intake, tls, pacer, authGuard);
   // a listener that cannot start (its address in use) must not leave the others open: the start
@@ -115,7 +116,7 @@ export async function startRelay(config: RelayConfig, options: RelayOptions = {}
   scheduler.start();
   log.emit('listening', {
     smtp: smtp.addresses.map(formatHostPort), http: formatHostPort(api.address), spool: config.spool.dir,
-    lanes, queued: spool.messages, recoveredInFlight: spool.recoveredActive, selfSignedTls: tls.selfSigned,
+    lanes, queued: spool.messages, recoveredInFlight: spool.recoveredActive, recoveredDelivered: spool.recoveredDelivered, selfSignedTls: tls.selfSigned,
   });
 
   let stopped: Promise<void> | undefined;

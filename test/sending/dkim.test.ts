@@ -105,7 +105,7 @@ test('fix-ups: Message-ID and Date added when missing; other domains unsigned; n
   assert.match(await send('From: a@other.test\r\nSubject: bare\r\n\r\nbody\r\n'), /^250 /);
   await until('delivery', () => receiver.delivered.length === 1);
   const headers = headerBlock(receiver.delivered[0].body);
-  assert.match(headers, /^Message-ID: <[0-9a-f]{24}@[^>]+>\r$/m);
+  assert.match(headers, /^Message-ID: <[0-9a-z]+\.[0-9a-z]+\.[0-9a-f]{12}@[^>]+>\r$/m);
   assert.match(headers, /^Date: \w{3}, \d{2} \w{3} \d{4} \d{2}:\d{2}:\d{2} \+0000\r$/m);
   assert.match(headers, /^Received: from test\.client \(\[127\.0\.0\.1\]\)\r\n\tby .* with ESMTP\r\n\tfor <b@dest\.test>;/m);
   assert.doesNotMatch(headers, /DKIM-Signature/i);

@@ -99,13 +99,19 @@ export function prometheus(metrics: Metrics, spool: Spool, described: ReturnType
     [...metrics.lanes].map(([lane, m]) => [`lane="${lane}"`, m.latency]));
   histogram(lines, 'mailops_answer_seconds', 'Time from the end of DATA to the 250 (commit, fsync, pacing hold).',
     [...metrics.lanes].map(([lane, m]) => [`lane="${lane}"`, m.answer]));
-  histogram(lines, 'mailops_event_loop_delay_seconds', 'The worst event-loop delay of each 100 ms window.', [['', metrics.loopDelay]]);
+  histogram(lines, 'mailops_event_loop_delay_seconds', 'The worst event-loop delay of each 100 ms window.', [['', metrics.pacing.loopDelay]]);
+  lines.push('# HELP mailops_intake_paced_rate Answers per second the lowest lane gets while higher lanes have mail coming in (0: not paced).',
+    '# TYPE mailops_intake_paced_rate gauge', `mailops_intake_paced_rate ${Math.round(metrics.pacing.rate)}`,
+    '# HELP mailops_intake_held Lowest-lane 250s held back by intake pacing now.', '# TYPE mailops_intake_held gauge', `mailops_intake_held ${metrics.pacing.held}`,
+    '# HELP mailops_intake_held_total Lowest-lane 250s held back by intake pacing.', '# TYPE mailops_intake_held_total counter', `mailops_intake_held_total ${metrics.pacing.heldTotal}`);
   lines.push('# HELP mailops_spool_commits_total Spool transactions (group commits).', '# TYPE mailops_spool_commits_total counter',
     `mailops_spool_commits_total ${spool.commits.commits}`);
   histogram(lines, 'mailops_spool_sync_seconds', 'WAL fsync duration of the group commit.', [['', spool.commits.syncTimes]]);
   histogram(lines, 'mailops_spool_commit_seconds', 'How long each spool transaction held the event loop.', [['', spool.commits.commitTimes]]);
   lines.push('# HELP mailops_recovered_in_flight Recipients that were being delivered when the previous process died (possible duplicates).',
-    '# TYPE mailops_recovered_in_flight gauge', `mailops_recovered_in_flight ${spool.recoveredActive}`);
+    '# TYPE mailops_recovered_in_flight gauge', `mailops_recovered_in_flight ${spool.recoveredActive}`,
+    '# HELP mailops_recovered_delivered Recipients being delivered when the previous process died whose receiver\'s 250 the delivered journal had (finished, not sent again).',
+    '# TYPE mailops_recovered_delivered gauge', `mailops_recovered_delivered ${spool.recoveredDelivered}`);
   authentication(lines, metrics.auth);
   admission(lines, metrics.connections);
   paths(lines, described);

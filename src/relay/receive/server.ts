@@ -105,7 +105,7 @@ export async function startSmtp(intake: Intake, tls: TlsMaterial, pacer: IntakeP
           helo: session.hostNameAppearsAs,
           tls: session.secure ? (session as { tlsOptions?: { version?: string; name?: string } }).tlsOptions || {} : undefined,
         });
-        if (pacer.holds(lane)) await pacer.whenCalm(lane); // durable already: only the answer waits
+        await pacer.whenCalm(lane); // durable already: only the answer waits
         intake.metrics.lane(lane).answer.observe(performance.now() - ended);
         return `2.0.0 Ok: queued as ${id}`;
       });
@@ -119,6 +119,7 @@ export async function startSmtp(intake: Intake, tls: TlsMaterial, pacer: IntakeP
     addresses,
     async close(graceMs: number) {
       closing = true;
+      pacer.releaseAll(); // held answers go out now: their messages are durable
       // Messages being received get their reply (bounded wait); new sessions get 421 meanwhile.
       await reception.settle(graceMs);
       proxyGate.close();

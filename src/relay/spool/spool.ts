@@ -6,6 +6,7 @@
 import { SuppressedTable } from './suppressed.ts';
 import { SuspendedTable } from './suspended.ts';
 import { GreylistTable } from './greylist.ts';
+import { DeliveredJournal } from './delivered-journal.ts';
 import { closeSync, fsyncSync, mkdirSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
@@ -76,6 +77,10 @@ export class Spool {
   messages = 0;
   /** Recipients that were in a delivery attempt when the previous process died (possible duplicates). */
   readonly recoveredActive: number;
+  /** Recipients in a delivery attempt when the previous process died whose receiver's 250 the delivered journal had: finished at start, not sent again. */
+  readonly recoveredDelivered: number;
+  /** Receivers' 250s written down before their commit (delivered-journal.ts). */
+  private readonly journal: DeliveredJournal;
   /** The highest-priority lane, whose new messages commit ahead of others (group-commit.ts). */
   private readonly urgentLane: string | undefined;
   /** The suppression list and the operators' suspensions, kept beside the queue. */
@@ -137,8 +142,33 @@ export class Spool {
     this.greylist = new GreylistTable(this.db, this.commits);
     for (const lane of options.lanes) this.counts.set(lane, { queued: 0, deferred: 0, active: 0 });
     this.commits.onRollback = () => this.recount();
+    this.journal = new DeliveredJournal(dir);
+    this.recoveredDelivered = this.finishJournaled();
     this.recoveredActive = Number(this.db.prepare(`UPDATE recipients SET state = ${STATE_WAITING} WHERE state = ${STATE_ACTIVE}`).run().changes);
     this.recount();
+  }
+
+  /**
+   * Finishes the recipients whose receiver's 250 the previous process wrote down but did not
+   * commit (delivered-journal.ts), makes that durable, then empties the journal. A record whose
+   * recipient is gone already (its finish was committed) changes nothing.
+   */
+  private finishJournaled(): number {
+    const records = this.journal.leftOver();
+    let finished = 0;
+    if (records.length > 0) {
+      const finish = this.db.prepare('DELETE FROM recipients WHERE id = ? AND message_id = ?');
+      this.db.exec('BEGIN IMMEDIATE');
+      for (const { messageId, recipientId } of records) {
+        if (finish.run(recipientId, messageId).changes === 0) continue;
+        finished++;
+        if (!this.sql.deleteLast.run(messageId).changes) this.sql.decrementMessage.run(messageId);
+      }
+      this.db.exec('COMMIT');
+      fsyncSync(this.walFd);
+    }
+    this.journal.clear();
+    return finished;
   }
 
   private recount(): void {
@@ -201,13 +231,20 @@ export class Spool {
    * DSN insert made for it rather than ahead of it.
    */
   finish(lane: string, recipients: ClaimedRecipient[], { delivered = false } = {}): Promise<void> {
-    return this.commits.run(() => {
+    // a receiver's 250 is written down at once, before its commit (delivered-journal.ts)
+    const journaled = delivered ? this.journal.record(recipients) : undefined;
+    const done = this.commits.run(() => {
       for (const r of recipients) {
         this.sql.finishRecipient.run(r.id);
         this.recipientGone(r.messageId);
       }
       this.laneCounts(lane).active -= recipients.length;
     }, delivered ? AHEAD : undefined);
+    if (journaled !== undefined) {
+      const settled = () => this.journal.settled(journaled);
+      done.then(settled, settled);
+    }
+    return done;
   }
 
   /** A temporary failure: the recipient waits until `nextAt` and counts one more attempt. */
@@ -307,6 +344,7 @@ export class Spool {
     await this.checkpointer.terminate();
     await this.summaries?.worker.terminate();
     closeSync(this.walFd);
+    this.journal.close();
     this.db.close();
   }
 }
