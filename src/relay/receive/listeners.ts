@@ -4,6 +4,7 @@
 // and line-ending checks, counting the messages being received so that a closing listener lets
 // them get their reply. What a message then becomes is the listener's business (`accept`).
 // May touch: the servers it makes and the streams it is given.
+import type { Socket } from 'node:net';
 import { SMTPServer } from 'smtp-server';
 import type { RelayConfig } from '../../config/types.ts';
 import type { HostPort } from '../../util/units.ts';
@@ -94,6 +95,9 @@ export async function listenAll(listen: HostPort[], options: ConstructorParamete
   for (const address of listen) {
     const server = new SMTPServer(options);
     server.on('error', onError);
+    // replies are whole lines written once (replies.ts): Nagle's algorithm could only hold one
+    // back behind the client's delayed ACK of the previous one
+    server.server.on('connection', (socket: Socket) => socket.setNoDelay(true));
     gate.guard(server);
     await new Promise<void>((resolve, reject) => {
       server.server.once('error', reject);
