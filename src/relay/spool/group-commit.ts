@@ -5,7 +5,9 @@
 //
 // The fsync runs on libuv's thread pool, not on the event loop: SQLite is in WAL mode with
 // synchronous=NORMAL (its COMMIT only writes the WAL), and this class fsyncs the WAL file itself
-// after each COMMIT and before settling. That is the durability of synchronous=FULL (the WAL is
+// after each COMMIT and before settling (fdatasync, as SQLite itself syncs on Linux: the data and
+// the size, not the modification time, whose journal commit would hold up the next COMMIT's
+// write to the WAL). That is the durability of synchronous=FULL (the WAL is
 // synced after every commit) without blocking receiving and delivery for the length of a disk
 // flush. While an fsync is under way, new operations gather rather than commit: they could not be
 // on disk before the next fsync anyway, and one bigger transaction costs far less than several
@@ -39,7 +41,7 @@
 // batch thus commits in slices of at most SLICE_MS of work, one per turn of the loop, and the
 // fsync starts after the last slice: the loop serves sockets between slices, and the batch still
 // shares one disk flush. How long each slice held the loop is in `commitTimes`.
-import { fsync } from 'node:fs';
+import { fdatasync } from 'node:fs';
 import type { DatabaseSync, StatementSync } from 'node:sqlite';
 import { Histogram } from '../metrics.ts';
 
@@ -248,7 +250,7 @@ export class GroupCommit {
     const covers = (this.syncStartedSeq = this.committedSeq);
     this.syncsInFlight++;
     const started = performance.now();
-    fsync(this.walFd, (err) => {
+    fdatasync(this.walFd, (err) => {
       this.syncsInFlight--;
       this.syncTimes.observe(performance.now() - started);
       // everything committed before this fsync began is on disk now (or failed with it)
