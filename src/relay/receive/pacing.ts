@@ -9,8 +9,10 @@
 // sends nothing more meanwhile, so the newsletter's intake slows to what leaves the loop calm.
 // With no higher-lane mail coming in the lowest lane is never held: a newsletter alone goes in at
 // full speed. A held answer waits at most HOLD_LIMIT_MS (far below a client's 10 min DATA
-// timeout). May touch: nothing but its own timers and waiters; receive/server.ts asks it before
-// each 250 and tells it the lane of each accepted message.
+// timeout). Pacing cannot prevent what the disk does: a spool COMMIT that the kernel holds up
+// behind the newsletter's writes stops the loop for every session (the spool's writes belong off
+// the loop). May touch: nothing but its own timers and waiters; the node tells it the lane of
+// each accepted message, receive/server.ts asks it before each 250.
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { PacingMetrics } from '../metrics.ts';
 
@@ -79,7 +81,7 @@ export class IntakePacer {
   }
 
   /** Whether a message of `lane` must wait before its answer. */
-  holds(lane: string): boolean {
+  private holds(lane: string): boolean {
     if (lane !== this.lowestLane || this.rate === Infinity) return false;
     this.refill();
     return this.held.length > 0 || this.allowance < 1;
@@ -96,7 +98,10 @@ export class IntakePacer {
     return new Promise((resolve) => {
       this.held.push({ resolve, since: performance.now() });
       this.metrics.held = this.held.length;
-      this.ticker ??= setInterval(() => this.release(), TICK_MS);
+      if (!this.ticker) {
+        this.ticker = setInterval(() => this.release(), TICK_MS);
+        this.ticker.unref(); // the held sessions keep the process alive, not this timer
+      }
     });
   }
 
