@@ -6,7 +6,7 @@ import { pbkdf2 } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Spool } from '../../src/relay/spool/spool.ts';
+import { Spool, SpoolClosedError } from '../../src/relay/spool/spool.ts';
 
 test('operations of one turn share a commit; a failing one is rolled back alone', async (t) => {
   const spool = new Spool(mkdtempSync(join(tmpdir(), 'mailops-gc-')), { commitBatch: 500, commitInterval: 0, lanes: ['bulk'] });
@@ -112,4 +112,15 @@ test('a delivered recipient\'s finish commits at once while an fsync waits, ahea
   await Promise.all([first, gathered, finish, ...busy]);
   assert.equal(rows('SELECT count(*) AS n FROM messages'), 2);
   assert.deepEqual(spool.counts.get('bulk'), { queued: 2, deferred: 0, active: 0 });
+});
+
+test('a change offered after the spool closed is refused (SpoolClosedError), never run on the closed database', async () => {
+  const spool = new Spool(mkdtempSync(join(tmpdir(), 'mailops-gc-')), { commitBatch: 500, commitInterval: 0, lanes: ['bulk'] });
+  const id = await spool.insert({ lane: 'bulk', sender: 's@a.test', recipients: ['r@b.test'], client: '127.0.0.1', receivedAt: 1, body: Buffer.from('x\r\n') });
+  const [claimed] = await spool.claim('bulk', Date.now(), 1);
+  assert.equal(claimed.messageId, id);
+  await spool.close();
+  // a delivery's outcome arriving after the stop (its connection outlived the stop's wait)
+  await assert.rejects(spool.finish('bulk', [claimed], { delivered: true }), SpoolClosedError);
+  await new Promise((resolve) => setImmediate(resolve)); // no flush left to throw on the closed database
 });

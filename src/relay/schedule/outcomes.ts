@@ -7,7 +7,7 @@ import type { AttemptInfo, Job, OutcomeSink } from '../deliver/job.ts';
 import type { Bounces } from '../bounce/handler.ts';
 import type { EventLog } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
-import { queueId, type ClaimedRecipient, type Spool } from '../spool/spool.ts';
+import { queueId, SpoolClosedError, type ClaimedRecipient, type Spool } from '../spool/spool.ts';
 import type { LaneSignals } from './lane-signals.ts';
 import { nextAttempt } from './retry.ts';
 
@@ -124,6 +124,7 @@ export class Outcomes implements OutcomeSink {
    */
   private persist(write: () => Promise<unknown>, tries = 0): void {
     write().catch((err: Error) => {
+      if (err instanceof SpoolClosedError) return; // stopping: the next start recovers it (group-commit.ts)
       this.log.emit('spool-error', { error: err.message, retry: tries < 60 });
       if (tries < 60) setTimeout(() => this.persist(write, tries + 1), 1000).unref();
     });

@@ -77,6 +77,10 @@ export class Scheduler {
     // pace claiming by what the disk and the log can absorb (bounded memory in bursts)
     await this.spool.commits.whenBelow(WRITE_BACKLOG);
     await this.log.whenWritable();
+    if (this.stopping) { // stopped while waiting: claim nothing (the spool may be closing)
+      state.refilling = false;
+      return;
+    }
     const want = state.window - state.inFlight;
     let claimed: ClaimedRecipient[] = [];
     try {

@@ -73,6 +73,8 @@ export class GroupCommit {
   private sliced: Committed[] = [];
   private unsynced: Committed[] = [];
   private syncsInFlight = 0;
+  /** Closed for shutdown: nothing more is taken (see close()). */
+  private closed = false;
   /** Commits so far, and the newest commit that an fsync under way or done covers. */
   private committedSeq = 0;
   private syncStartedSeq = 0;
@@ -110,6 +112,7 @@ export class GroupCommit {
    * `urgent` and `ahead` commit without gathering (see the header).
    */
   run<T>(op: () => T, { durable = true, urgent = false, ahead = false } = {}): Promise<T> {
+    if (this.closed) return Promise.reject(new SpoolClosedError());
     return new Promise<T>((resolve, reject) => {
       this.pending.push({ op, durable, urgent, ahead, resolve: resolve as (value: unknown) => void, reject });
       if (this.pending.length >= this.maxBatch) this.flush();
@@ -280,11 +283,31 @@ export class GroupCommit {
     while (this.backlog >= limit) await new Promise((resolve) => setTimeout(resolve, 2));
   }
 
-  /** Flushes and waits until everything queued so far is durable (for shutdown). */
+  /**
+   * Flushes and waits until everything queued so far is durable, then takes nothing more: a
+   * change that comes later (a delivery's outcome after the stop) is refused with
+   * SpoolClosedError instead of running on a closed database; what it would have recorded is
+   * recovered at the next start (claimed recipients go back to the queue, delivered ones are in
+   * the delivered journal).
+   */
+  async close(): Promise<void> {
+    await this.drain();
+    this.closed = true;
+  }
+
+  /** Flushes and waits until everything queued so far is durable. */
   async drain(): Promise<void> {
     while (this.pending.length || this.slicing.length || this.unsynced.length || this.syncsInFlight) {
       this.flush();
       await new Promise((resolve) => setTimeout(resolve, 1));
     }
+  }
+}
+
+/** A change offered to the spool after it was closed (see GroupCommit.close). */
+export class SpoolClosedError extends Error {
+  readonly code = 'ESPOOLCLOSED';
+  constructor() {
+    super('the spool is closed');
   }
 }

@@ -14,6 +14,7 @@ import { DatabaseSync, type StatementSync } from 'node:sqlite';
 import { WorkerCalls } from '../../util/worker-calls.ts';
 import type { QueueSummary } from './admin.ts';
 import { GroupCommit } from './group-commit.ts';
+export { SpoolClosedError } from './group-commit.ts';
 import { RecentMessages } from './recent-messages.ts';
 import { ADDED_COLUMNS, PRAGMAS, SCHEMA, STATE_ACTIVE, STATE_WAITING } from './schema.ts';
 import type { SummaryRequest } from './summary-worker.ts';
@@ -340,7 +341,7 @@ export class Spool {
 
   /** Waits for pending changes to be durable, then closes (the last close checkpoints the WAL). */
   async close(): Promise<void> {
-    await this.commits.drain();
+    await this.commits.close();
     await this.checkpointer.terminate();
     await this.summaries?.worker.terminate();
     closeSync(this.walFd);
