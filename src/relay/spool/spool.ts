@@ -2,7 +2,9 @@
 // synchronous=FULL). All changes go through the group commit; reads are synchronous and cheap.
 // The scheduler claims work in bounded batches and bodies are read only when a connection is
 // ready to send them; messages accepted lately are also kept in a bounded memory cache for their
-// first attempt (recent-messages.ts).
+// first attempt (recent-messages.ts). A receiver's 250 is written to the delivered journal the
+// moment it is handled, ahead of its commit, and finished from there at the next start if a kill
+// came first (delivered-journal.ts).
 import { SuppressedTable } from './suppressed.ts';
 import { SuspendedTable } from './suspended.ts';
 import { GreylistTable } from './greylist.ts';
