@@ -38,7 +38,7 @@ test('with reminders coming in, the newsletter\'s 250s are paced while the loop 
   await makeLag(pacer);
   assert.ok(metrics.loopDelay.quantile(1) >= 50, 'the windows\' worst delays are recorded for /metrics');
   assert.ok(pacer.engaged, 'a reminder accepted lately engages the pacing');
-  assert.ok(pacer.currentRate < Infinity && metrics.rate > 0, 'the newsletter has a rate');
+  assert.ok(metrics.rate > 0, 'the newsletter has a rate');
   pacer.accepted('transactional');
   assert.equal(await settled(pacer.whenCalm('transactional')), true, 'a reminder is answered at once');
   assert.equal(await settled(pacer.whenCalm('member')), true, 'member mail is answered at once');

@@ -70,11 +70,6 @@ export class IntakePacer {
     return performance.now() - this.higherLaneAt < ENGAGED_MS;
   }
 
-  /** The rate the lowest lane's answers go out at now (Infinity: not paced). */
-  get currentRate(): number {
-    return this.rate;
-  }
-
   /** A message of `lane` was accepted (a higher lane's engages pacing). */
   accepted(lane: string): void {
     if (lane !== this.lowestLane) this.higherLaneAt = performance.now();
