@@ -71,6 +71,7 @@ test('health, queue status, metrics, injection with a token, event stream, queue
   assert.match(metrics, /^mailops_received_total\{lane="transactional"\} 1$/m);
   assert.match(metrics, /^mailops_deferred_total\{lane="bulk"\} 2$/m);
   assert.match(metrics, /^mailops_delivery_latency_seconds_count\{lane="bulk"\} 0$/m);
+  assert.match(metrics, /^mailops_spool_wal_bytes [1-9]\d*$/m);
 
   // the queue commands, through the real CLI
   const node = ['--node', relay.httpUrl];

@@ -3,7 +3,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { pbkdf2 } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { DatabaseSync } from 'node:sqlite';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Spool, SpoolClosedError } from '../../src/relay/spool/spool.ts';
@@ -123,4 +124,28 @@ test('a change offered after the spool closed is refused (SpoolClosedError), nev
   // a delivery's outcome arriving after the stop (its connection outlived the stop's wait)
   await assert.rejects(spool.finish('bulk', [claimed], { delivered: true }), SpoolClosedError);
   await new Promise((resolve) => setImmediate(resolve)); // no flush left to throw on the closed database
+});
+
+test('the WAL is not cut back when it restarts: its size stays at the high-water mark (a cut waits for the device inside a COMMIT)', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'mailops-gc-'));
+  const spool = new Spool(dir, { commitBatch: 500, commitInterval: 0, lanes: ['bulk'] });
+  const body = Buffer.alloc(1024 * 1024, 'x'); // 72 MB of bodies: past the old 64 MB limit
+  const ids = await Promise.all(Array.from({ length: 72 }, () => spool.insert({ lane: 'bulk', sender: 's@a.test', recipients: ['r@b.test'], client: '127.0.0.1', receivedAt: 1, body })));
+  await spool.finish('bulk', await spool.claim('bulk', Date.now(), ids.length));
+  const grown = spool.walBytes;
+  assert.ok(grown > 72 * 1024 * 1024, `WAL ${grown} bytes`);
+  // once every frame is in the database file, the next commit starts the WAL from its beginning
+  const checkpoint = new DatabaseSync(join(dir, 'spool.sqlite'));
+  const restarts = () => readFileSync(join(dir, 'spool.sqlite-wal')).readUInt32BE(12); // the WAL header's checkpoint sequence
+  const before = restarts();
+  for (let i = 0; i < 100; i++) {
+    const row = checkpoint.prepare('PRAGMA wal_checkpoint(PASSIVE)').get() as { log: number; checkpointed: number };
+    if (row.log === row.checkpointed) break;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  checkpoint.close();
+  await spool.insert({ lane: 'bulk', sender: 's@a.test', recipients: ['r@b.test'], client: '127.0.0.1', receivedAt: 1, body: Buffer.from('x\r\n') });
+  assert.ok(restarts() > before, 'the WAL restarted');
+  assert.equal(spool.walBytes, grown);
+  await spool.close();
 });

@@ -105,7 +105,9 @@ export function prometheus(metrics: Metrics, spool: Spool, described: ReturnType
     '# HELP mailops_intake_held Lowest-lane 250s held back by intake pacing now.', '# TYPE mailops_intake_held gauge', `mailops_intake_held ${metrics.pacing.held}`,
     '# HELP mailops_intake_held_total Lowest-lane 250s held back by intake pacing.', '# TYPE mailops_intake_held_total counter', `mailops_intake_held_total ${metrics.pacing.heldTotal}`);
   lines.push('# HELP mailops_spool_commits_total Spool transactions (group commits).', '# TYPE mailops_spool_commits_total counter',
-    `mailops_spool_commits_total ${spool.commits.commits}`);
+    `mailops_spool_commits_total ${spool.commits.commits}`,
+    '# HELP mailops_spool_wal_bytes Size of the spool\'s write-ahead log file (kept at its high-water mark while the relay runs).', '# TYPE mailops_spool_wal_bytes gauge',
+    `mailops_spool_wal_bytes ${spool.walBytes}`);
   histogram(lines, 'mailops_spool_sync_seconds', 'WAL fsync duration of the group commit.', [['', spool.commits.syncTimes]]);
   histogram(lines, 'mailops_spool_commit_seconds', 'How long each spool transaction held the event loop.', [['', spool.commits.commitTimes]]);
   lines.push('# HELP mailops_recovered_in_flight Recipients that were being delivered when the previous process died (possible duplicates).',

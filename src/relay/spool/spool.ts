@@ -9,7 +9,7 @@ import { SuppressedTable } from './suppressed.ts';
 import { SuspendedTable } from './suspended.ts';
 import { GreylistTable } from './greylist.ts';
 import { DeliveredJournal } from './delivered-journal.ts';
-import { closeSync, fsyncSync, mkdirSync, openSync } from 'node:fs';
+import { closeSync, fstatSync, fsyncSync, mkdirSync, openSync } from 'node:fs';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { DatabaseSync, type StatementSync } from 'node:sqlite';
@@ -332,6 +332,11 @@ export class Spool {
     const result = this.summaries.call({ now, top }).finally(() => this.summaryRunning.delete(top));
     this.summaryRunning.set(top, result);
     return result;
+  }
+
+  /** Size of the WAL file: it is never cut back while the spool is open (schema.ts). */
+  get walBytes(): number {
+    return fstatSync(this.walFd).size;
   }
 
   /** Returns up to `pages` free pages to the file system; called now and then, never all at once. */
