@@ -5,9 +5,9 @@
 //     p50/p99/max from the reminder's end of DATA to its arrival.
 // The backlog is written straight into the spool (the relay's own Spool class) before the relay
 // starts: receiving a million messages over SMTP first would only make the run longer.
-// Usage: node_modules/.bin/node bench/relay-backlog.ts [MESSAGES] [REMINDER_SECONDS]
+// Usage: node_modules/.bin/node bench/relay-backlog.ts [MESSAGES] [REMINDER_SECONDS] (KEEP=1 keeps the spool directory)
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, mkdtempSync, readFileSync } from 'node:fs';
+import { createWriteStream, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import nodemailer from 'nodemailer';
@@ -19,7 +19,11 @@ const REMINDER_SECONDS = Number(process.argv[3] ?? 60);
 const dir = mkdtempSync(join(tmpdir(), 'mailops-backlog-'));
 const MAILOPS = new URL('../bin/mailops', import.meta.url).pathname;
 const children: ChildProcess[] = [];
-process.on('exit', () => children.forEach((c) => c.kill('SIGKILL')));
+// the spool of a million messages is 4 GB: it goes with the run (KEEP=1 keeps it)
+process.on('exit', () => {
+  children.forEach((c) => c.kill('SIGKILL'));
+  if (!process.env.KEEP) rmSync(dir, { recursive: true, force: true });
+});
 
 function start(args: string[], ready: RegExp): Promise<{ child: ChildProcess; output: () => string }> {
   const child = spawn(process.execPath, [MAILOPS, ...args]);
