@@ -49,6 +49,22 @@ test('the plan merges bulk with Poisson streams and is the same for the same see
   assert.ok(a.last <= 2000, 'the streams stop with the newsletter');
 });
 
+test('a run behind its schedule takes the due reminders first, then member mail, then the newsletter', () => {
+  const scenario = parseScenario({ messages: 2000, rate: 1000, transactional: { rate: 50 }, member: { rate: 100 } }, 'mix.yaml');
+  const plan = new Plan(scenario, 7);
+  const now = 1500; // the generator is 1.5 s behind: everything planned before now is due at once
+  const rank = { transactional: 0, member: 1, bulk: 2 };
+  const lanes: number[] = [];
+  for (;;) {
+    const due = plan.peek(now);
+    if (due > now) break;
+    lanes.push(rank[plan.take(now).lane]);
+  }
+  assert.ok(lanes.filter((r) => r === 2).length > 1000, 'the newsletter planned before now is due');
+  assert.ok(lanes[0] === 0 && lanes.includes(1), 'reminders and member mail are due too');
+  assert.deepEqual(lanes, [...lanes].sort((a, b) => a - b), 'due reminders before due member mail before due bulk');
+});
+
 test('the domain mix follows the weights, the corporate tail is Zipf, unknown users have their share', () => {
   const spec = loadScenario('newsletter-smoke').recipients;
   const r = new Recipients({ ...spec, unknown: 0.05 }, new Random(3));

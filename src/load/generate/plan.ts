@@ -70,10 +70,18 @@ export class Plan {
     return this.nextBulk !== undefined || (this.scenario.messages === 0 && this.scenario.duration > 0 && now <= this.scenario.duration);
   }
 
-  /** Due time (ms since start) of the next message; Infinity when the plan is exhausted. */
+  /**
+   * Due time (ms since start) of the next message; Infinity when the plan is exhausted. Of the
+   * messages already due, the highest lane goes first: an application sends a password reminder
+   * ahead of the newsletter it is still working through, so a run that falls behind its schedule
+   * (a target slower than the offered rate) does not queue reminders behind bulk in the load
+   * generator itself, and their send latency is the target's.
+   */
   peek(now: number): number {
     const bulk = this.nextBulk === undefined ? Infinity : this.schedule ? this.nextBulk : now;
     const bulkDue = this.scenario.duration > 0 && bulk > this.scenario.duration ? Infinity : bulk;
+    if (this.nextTx <= now && this.streamsOpen(this.nextTx, now)) return this.nextTx;
+    if (this.nextMember <= now && this.streamsOpen(this.nextMember, now)) return this.nextMember;
     const stream = Math.min(this.nextTx, this.nextMember);
     return stream < bulkDue && this.streamsOpen(stream, now) ? stream : bulkDue;
   }
