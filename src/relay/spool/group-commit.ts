@@ -192,7 +192,9 @@ export class GroupCommit {
     try {
       const deadline = started + sliceMs;
       const first = this.execute(batch, MIN_SLICE_OPS, deadline);
-      const done = typeof first === 'number' ? this.execute(batch, first, deadline, true) as Committed[] : first;
+      // again with savepoints: at least what the failed attempt ran, and MIN_SLICE_OPS as it did
+      // (a small batch with a failing operation stays one transaction, however slow the moment)
+      const done = typeof first === 'number' ? this.execute(batch, Math.max(first, MIN_SLICE_OPS), deadline, true) as Committed[] : first;
       ran = done.length;
       this.commits++;
       this.committedSeq++;
