@@ -1,13 +1,21 @@
 // Intake pacing: while higher lanes have mail coming in and the event loop lags, the lowest lane's
 // answers are paced (held, then let go at the controller's rate) and the others' never are; a
 // newsletter alone is never held, however busy the loop.
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { IntakePacer } from '../../src/relay/receive/pacing.ts';
 import { PacingMetrics } from '../../src/relay/metrics.ts';
 import { until } from '../helpers/wait.ts';
 
 const LANES = ['transactional', 'member', 'bulk'];
+
+/** A pacer over the three lanes with its metrics, closed after the test. */
+function startPacer(t: TestContext): { pacer: IntakePacer; metrics: PacingMetrics } {
+  const metrics = new PacingMetrics();
+  const pacer = new IntakePacer(LANES, metrics);
+  t.after(() => pacer.close());
+  return { pacer, metrics };
+}
 
 function blockLoop(ms: number): void {
   const end = Date.now() + ms;
@@ -31,9 +39,7 @@ async function settled(promise: Promise<void>): Promise<boolean> {
 }
 
 test('with reminders coming in, the newsletter\'s 250s are paced while the loop lags; the reminders\' never', async (t) => {
-  const metrics = new PacingMetrics();
-  const pacer = new IntakePacer(LANES, metrics);
-  t.after(() => pacer.close());
+  const { pacer, metrics } = startPacer(t);
   pacer.accepted('transactional');
   await makeLag(pacer);
   assert.ok(metrics.loopDelay.quantile(1) >= 50, 'the windows\' worst delays are recorded for /metrics');
@@ -54,9 +60,7 @@ test('with reminders coming in, the newsletter\'s 250s are paced while the loop 
 });
 
 test('a newsletter alone is never held, however busy the loop', async (t) => {
-  const metrics = new PacingMetrics();
-  const pacer = new IntakePacer(LANES, metrics);
-  t.after(() => pacer.close());
+  const { pacer, metrics } = startPacer(t);
   await makeLag(pacer);
   assert.equal(pacer.engaged, false);
   const answers = Array.from({ length: 50 }, () => pacer.whenCalm('bulk'));
@@ -65,9 +69,7 @@ test('a newsletter alone is never held, however busy the loop', async (t) => {
 });
 
 test('a closing listener lets every held answer go at once', async (t) => {
-  const metrics = new PacingMetrics();
-  const pacer = new IntakePacer(LANES, metrics);
-  t.after(() => pacer.close());
+  const { pacer, metrics } = startPacer(t);
   pacer.accepted('member');
   await makeLag(pacer);
   const answers = Array.from({ length: 200 }, () => pacer.whenCalm('bulk'));

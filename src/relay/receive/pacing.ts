@@ -9,9 +9,9 @@
 // sends nothing more meanwhile, so the newsletter's intake slows to what leaves the loop calm.
 // With no higher-lane mail coming in the lowest lane is never held: a newsletter alone goes in at
 // full speed. A held answer waits at most HOLD_LIMIT_MS (far below a client's 10 min DATA
-// timeout). Pacing cannot prevent what the disk does: a spool COMMIT that the kernel holds up
-// behind the newsletter's writes stops the loop for every session (the spool's writes belong off
-// the loop). May touch: nothing but its own timers and waiters; the node tells it the lane of
+// timeout). Pacing cannot prevent what the disk does: a spool COMMIT that waits for the device
+// stops the loop for every session (SQLite cutting the WAL back did, until schema.ts stopped it;
+// a write or read of a page no longer cached still can). May touch: nothing but its own timers and waiters; the node tells it the lane of
 // each accepted message, receive/server.ts asks it before each 250.
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { PacingMetrics } from '../metrics.ts';

@@ -4,9 +4,9 @@
 //   replies whose text already starts with one (see reply.ts) we want exactly that code, once.
 // - One write per pipelined group: smtp-server writes each reply on its own, so a client's
 //   pipelined MAIL, RCPT and DATA cost three write(2)s, each of which on loopback also runs the
-//   client's side of TCP (socket writes were a fifth of the relay's CPU at 2,000 msgs/s). The socket is corked at
-//   the first reply and uncorked once the current batch of commands has been handled (next
-//   tick): the replies go out together, none later than before.
+//   client's side of TCP (socket writes were a fifth of the relay's CPU at 2,000 msgs/s). The
+//   socket is corked at the first reply and uncorked once the current batch of commands has been
+//   handled (next tick): the replies go out together, none later than before.
 import { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
 import type { Socket } from 'node:net';
 import { ENHANCED_PREFIX } from './reply.ts';

@@ -6,8 +6,7 @@
 // The fsync runs on libuv's thread pool, not on the event loop: SQLite is in WAL mode with
 // synchronous=NORMAL (its COMMIT only writes the WAL), and this class fsyncs the WAL file itself
 // after each COMMIT and before settling (fdatasync, as SQLite itself syncs on Linux: the data and
-// the size, not the modification time, whose journal commit would hold up the next COMMIT's
-// write to the WAL). That is the durability of synchronous=FULL (the WAL is
+// the size, not the modification time). That is the durability of synchronous=FULL (the WAL is
 // synced after every commit) without blocking receiving and delivery for the length of a disk
 // flush. While an fsync is under way, new operations gather rather than commit: they could not be
 // on disk before the next fsync anyway, and one bigger transaction costs far less than several
