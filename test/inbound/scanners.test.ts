@@ -67,7 +67,12 @@ let rspamd: TestRspamd;
 
 before(async () => {
   // StreamMaxLength 1M: small enough for a test to reach it
-  [clamd, rspamd] = await Promise.all([startClamd({ streamMaxLength: '1M' }), startRspamd(senderZone)]);
+  const [startedClamd, startedRspamd] = await Promise.allSettled([startClamd({ streamMaxLength: '1M' }), startRspamd(senderZone)]);
+  // whichever started is kept for after() to stop, even when the other failed (a daemon left
+  // running would keep this file's process, and the whole run, from ever ending)
+  if (startedClamd.status === 'fulfilled') clamd = startedClamd.value;
+  if (startedRspamd.status === 'fulfilled') rspamd = startedRspamd.value;
+  for (const started of [startedClamd, startedRspamd]) if (started.status === 'rejected') throw started.reason;
   process.stderr.write(`# rspamd answered /ping ${rspamd.startMs} ms after it was started\n`);
 });
 
